@@ -1,0 +1,69 @@
+# EyeBridge. `make run` brings the platform up with demo data; `make test` runs the whole suite.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON := $(BIN)/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_PASSWORD ?= eyebridge-demo
+export DEMO_PASSWORD
+
+.PHONY: install run worker beat test test-fast test-long lint format bench migrations-check backup restore clean ci
+
+$(BIN)/.installed: requirements/base.txt requirements/dev.txt
+	test -x $(PYTHON) || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -q --upgrade pip
+	# torch/torchvision are pinned to the releases on local disk (see DEVELOPERS.md / requirements).
+	$(PYTHON) -m pip install -q -r requirements/dev.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+# One command: install, migrate, demo data, web + inference worker (+ beat) on this machine.
+# With no DATABASE_URL/CELERY_BROKER_URL it runs on SQLite and kombu's filesystem broker.
+run: install
+	$(PYTHON) manage.py migrate --noinput
+	$(PYTHON) manage.py compilemessages -v 0 || true
+	$(PYTHON) manage.py seed_demo
+	@echo ""
+	@echo "EyeBridge is starting at http://$(HOST):$(PORT)/"
+	@echo "Demo logins (password: $(DEMO_PASSWORD)): chw (health worker), pharmacist, hospital, admin"
+	@echo "API docs: http://$(HOST):$(PORT)/api/v1/docs/   Kiosk simulator: http://$(HOST):$(PORT)/pharmacy/kiosk-simulator/"
+	@echo "Press Ctrl-C to stop."
+	@trap 'kill 0' EXIT INT TERM; \
+	$(BIN)/celery -A config worker -Q inference,default -c 1 --loglevel=INFO & \
+	$(BIN)/celery -A config beat --loglevel=WARNING --schedule var/celerybeat-schedule & \
+	$(PYTHON) manage.py runserver $(HOST):$(PORT) --noreload
+
+worker: install
+	$(BIN)/celery -A config worker -Q inference,default -c 1 --loglevel=INFO
+
+beat: install
+	$(BIN)/celery -A config beat --loglevel=INFO
+
+# The whole suite on real PostgreSQL and Redis (started by .ci/run in CI).
+test: install
+	$(PYTHON) manage.py compilemessages -v 0 --ignore=.venv
+	$(BIN)/pytest -p no:cacheprovider --create-db -q
+
+test-long: install
+	$(BIN)/pytest -q -m slow --run-slow
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+migrations-check: install
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PYTHON) manage.py makemigrations --check --dry-run
+
+bench: install
+	$(PYTHON) -m ml.bench
+	$(PYTHON) bench/screening_latency.py
+
+clean:
+	rm -rf var/broker var/test-media build

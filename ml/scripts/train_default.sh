@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Train the default ensemble's two branches one after the other, on 2 CPU threads.
+# Safe to re-run after an interruption: each branch resumes from its run folder's last.pt
+# and a finished branch returns at once. Extra arguments go to both runs (--set k=v).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PYTHON:-.venv/bin/python}
+$PY -m ml.train --config ml/configs/lite0_color.yaml "$@"
+$PY -m ml.train --config ml/configs/lite0_gray.yaml "$@"

@@ -1,0 +1,431 @@
+"""Writes for referrals. Every status change is one conditional UPDATE ... WHERE status IN
+(expected) plus a ReferralEvent row, in one transaction; the patient is told after commit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone, translation
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
+from accounts.models import AdminAlert, Role
+from config.errors import Conflict, Forbidden, InvalidInput, NotFound
+from referrals import ranking
+from referrals.models import (
+    ACTIVE_STATUSES,
+    Hospital,
+    Referral,
+    ReferralEvent,
+    ReferralStatus,
+)
+from referrals.selectors import (
+    referral_get_for_user,
+    referral_origin,
+    screening_get_for_health_worker,
+    screening_urgent,
+    user_hospital_id,
+)
+from screening.models import Screening, Triage
+
+logger = logging.getLogger("eyebridge.referrals")
+
+S = ReferralStatus
+REFERRABLE_TRIAGE = {Triage.REFERABLE, Triage.URGENT, Triage.UNGRADABLE}
+MAX_TEXT = 2000
+
+
+def escalate_after_hours(urgency: str) -> float:
+    if urgency == Referral.Urgency.URGENT:
+        return float(getattr(settings, "REFERRAL_ESCALATE_URGENT_AFTER_HOURS", 4))
+    return float(getattr(settings, "REFERRAL_ESCALATE_AFTER_HOURS", 48))
+
+
+# --- proposal -------------------------------------------------------------------------------
+
+
+def _rank_for(screening: Screening) -> dict[str, Any]:
+    """The proposal fields for a screening: origin, urgency, required specialties, candidates."""
+    required = ranking.required_specialties(findings=screening.findings or [], triage=screening.triage)
+    urgent = screening_urgent(screening)
+    fields: dict[str, Any] = {
+        "urgency": Referral.Urgency.URGENT if urgent else Referral.Urgency.ROUTINE,
+        "required_specialties": required,
+        "candidates": [],
+        "proposal_note": "",
+    }
+    origin = referral_origin(screening=screening)
+    if origin is None:
+        fields["proposal_note"] = "no_origin"
+        return fields
+    lat, lon, source = origin
+    result = ranking.rank_hospitals(latitude=lat, longitude=lon, required=required, urgent=urgent,
+                                    k=getattr(settings, "REFERRAL_CANDIDATES", ranking.DEFAULT_K))
+    fields.update(
+        origin_source=source, origin_latitude=lat, origin_longitude=lon, radius_km=result.radius_km,
+        candidates=[c.snapshot(rank=i + 1) for i, c in enumerate(result.candidates)],
+        proposal_note="" if result.candidates else "none_in_range",
+    )
+    return fields
+
+
+def referral_propose_for_screening(*, screening_id: int) -> Referral | None:
+    """Propose a referral with ranked candidates for a referable, urgent or ungradable screening.
+
+    Idempotent: a screening that already has any referral (active, or cancelled by the health
+    worker) gets nothing new, and the partial unique constraint on active referrals stops two
+    concurrent deliveries of the task from both inserting. Returns the referral, or None."""
+    screening = (
+        Screening.objects.select_related("patient", "site").filter(pk=screening_id).first()
+    )
+    if screening is None or screening.triage not in REFERRABLE_TRIAGE:
+        return None
+    existing = screening.referrals.order_by("-created_at").first()
+    if existing is not None:
+        return existing
+    fields = _rank_for(screening)
+    try:
+        with transaction.atomic():
+            referral = Referral.objects.create(screening=screening, status=S.PROPOSED, **fields)
+            _record(referral, kind=ReferralEvent.Kind.PROPOSED, from_status="", actor=None,
+                    note=fields["proposal_note"])
+    except IntegrityError:
+        # Another delivery of the same task won the race on one_active_referral_per_screening.
+        return screening.referrals.filter(status__in=ACTIVE_STATUSES).first()
+    return referral
+
+
+# --- transitions ----------------------------------------------------------------------------
+
+
+def _record(referral: Referral, *, kind: str, from_status: str, actor, note: str = "") -> ReferralEvent:
+    event = ReferralEvent.objects.create(
+        referral=referral, kind=kind, from_status=from_status, to_status=referral.status,
+        hospital_id=referral.hospital_id, actor=actor if actor and actor.is_authenticated else None,
+        note=note,
+    )
+    transaction.on_commit(lambda: _enqueue_notify(event.pk))
+    return event
+
+
+def _enqueue_notify(event_id: int) -> None:
+    from referrals.tasks import referral_notify_patient
+
+    referral_notify_patient.delay(event_id)
+
+
+def _transition(*, referral: Referral, expected: Iterable[str], to: str, kind: str, actor,
+                note: str = "", where: dict[str, Any] | None = None,
+                fields: dict[str, Any] | None = None) -> Referral:
+    """Move the referral from one of ``expected`` to ``to`` with a conditional UPDATE.
+
+    The WHERE on status (and on ``where``, e.g. the hospital) is the lock: of two staff who accept
+    and decline the same referral at once, exactly one UPDATE matches the row and the other gets
+    a 409, whatever order the requests arrive in."""
+    expected = list(expected)
+    now = timezone.now()
+    with transaction.atomic():
+        updated = Referral.objects.filter(pk=referral.pk, status__in=expected, **(where or {})).update(
+            status=to, updated_at=now, **(fields or {})
+        )
+        if updated != 1:
+            current = Referral.objects.filter(pk=referral.pk).values_list("status", flat=True).first()
+            raise Conflict(
+                _("This referral was changed by someone else; it is now %(status)s.")
+                % {"status": S(current).label if current else "?"},
+                code="status_conflict", details={"status": current},
+            )
+        from_status = referral.status
+        referral.refresh_from_db()
+        _record(referral, kind=kind, from_status=from_status, actor=actor, note=note)
+    return referral
+
+
+def _clean_text(value: Any, *, field: str, required: bool) -> str:
+    text = "" if value is None else str(value).strip()
+    if required and not text:
+        raise InvalidInput(_("This field is required."), field=field, code="required")
+    if len(text) > MAX_TEXT:
+        raise InvalidInput(_("At most %(n)d characters.") % {"n": MAX_TEXT}, field=field)
+    if "\x00" in text:
+        raise InvalidInput(_("Text contains a NUL character."), field=field)
+    return text
+
+
+def _require_health_worker(user, referral: Referral) -> None:
+    # referral_get_for_user already hid other sites' referrals (404); this stops a hospital
+    # user who can see the referral from acting as the health worker.
+    if not (user.role == Role.HEALTH_WORKER or user.is_platform_admin):
+        raise Forbidden(_("Only the screening site's health workers can do this."))
+
+
+def _require_hospital_staff(user, referral: Referral) -> int:
+    hospital_id = user_hospital_id(user)
+    if hospital_id is None or hospital_id != referral.hospital_id:
+        raise Forbidden(_("Only staff of the receiving hospital can do this."))
+    return hospital_id
+
+
+def referral_send(*, user, screening_id: int, hospital_id: Any, note: str = "") -> Referral:
+    """The health worker confirms a hospital: the proposed (or declined, or missed) referral is
+    sent to it; with no active referral, one is created and sent. 409 if one is already with a
+    hospital."""
+    screening = screening_get_for_health_worker(user=user, screening_id=screening_id)
+    if not (user.role == Role.HEALTH_WORKER or user.is_platform_admin):
+        raise Forbidden(_("Only the screening site's health workers can do this."))
+    try:
+        hospital_pk = int(hospital_id)
+    except (TypeError, ValueError):
+        raise InvalidInput(_("Choose a hospital."), field="hospital") from None
+    hospital = Hospital.objects.filter(pk=hospital_pk).first()
+    if hospital is None:
+        raise InvalidInput(_("Unknown hospital."), field="hospital", code="unknown_hospital")
+    if not hospital.accepts_referrals:
+        raise InvalidInput(_("This hospital does not accept referrals."), field="hospital",
+                           code="not_accepting")
+    note = _clean_text(note, field="note", required=False)
+    now = timezone.now()
+    send_fields = {"hospital_id": hospital.pk, "sent_at": now, "responded_at": None,
+                   "appointment_at": None, "decline_reason": "", "escalation_exhausted": False}
+    active = screening.referrals.filter(status__in=ACTIVE_STATUSES).first()
+    if active is None:
+        fields = _rank_for(screening)
+        try:
+            with transaction.atomic():
+                referral = Referral.objects.create(
+                    screening=screening, status=S.SENT, hospital=hospital, sent_at=now, **fields
+                )
+                _record(referral, kind=ReferralEvent.Kind.SENT, from_status="", actor=user, note=note)
+        except IntegrityError:
+            # Two health workers created a referral for the same screening at once.
+            raise Conflict(_("This screening already has an active referral."),
+                           code="active_referral_exists") from None
+        return referral
+    if active.status not in (S.PROPOSED, S.DECLINED, S.NO_SHOW):
+        raise Conflict(_("This referral is already with a hospital."), code="already_sent",
+                       details={"referral": active.pk, "status": active.status})
+    return _transition(referral=active, expected=[active.status], to=S.SENT, kind=ReferralEvent.Kind.SENT,
+                       actor=user, note=note, fields=send_fields)
+
+
+def referral_cancel(*, user, referral_id: int, reason: str = "") -> Referral:
+    referral = referral_get_for_user(user=user, referral_id=referral_id)
+    _require_health_worker(user, referral)
+    reason = _clean_text(reason, field="reason", required=False)
+    return _transition(referral=referral, expected=[S.PROPOSED, S.SENT, S.DECLINED, S.NO_SHOW, S.ACCEPTED],
+                       to=S.CANCELLED, kind=ReferralEvent.Kind.CANCELLED, actor=user, note=reason)
+
+
+def _parse_appointment(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        when = value
+    else:
+        from django.utils.dateparse import parse_datetime
+
+        try:
+            when = parse_datetime(str(value or "").strip())
+        except ValueError:
+            when = None
+        if when is None:
+            raise InvalidInput(_("Give the appointment as a date and time."), field="appointment_at")
+    if timezone.is_naive(when):
+        when = timezone.make_aware(when)
+    if when < timezone.now() - dt.timedelta(minutes=5):
+        raise InvalidInput(_("The appointment must be in the future."), field="appointment_at")
+    if when > timezone.now() + dt.timedelta(days=366):
+        raise InvalidInput(_("The appointment must be within a year."), field="appointment_at")
+    return when
+
+
+def referral_accept(*, user, referral_id: int, appointment_at: Any, note: str = "") -> Referral:
+    """Hospital staff accept with an appointment. Conditional on status=sent and on the referral
+    still being addressed to their hospital (escalation may have re-routed it meanwhile)."""
+    referral = referral_get_for_user(user=user, referral_id=referral_id)
+    hospital_id = _require_hospital_staff(user, referral)
+    when = _parse_appointment(appointment_at)
+    note = _clean_text(note, field="note", required=False)
+    return _transition(referral=referral, expected=[S.SENT], to=S.ACCEPTED, kind=ReferralEvent.Kind.ACCEPTED,
+                       actor=user, note=note, where={"hospital_id": hospital_id},
+                       fields={"appointment_at": when, "responded_at": timezone.now()})
+
+
+def referral_decline(*, user, referral_id: int, reason: Any) -> Referral:
+    referral = referral_get_for_user(user=user, referral_id=referral_id)
+    hospital_id = _require_hospital_staff(user, referral)
+    reason = _clean_text(reason, field="reason", required=True)
+    return _transition(referral=referral, expected=[S.SENT], to=S.DECLINED, kind=ReferralEvent.Kind.DECLINED,
+                       actor=user, note=reason, where={"hospital_id": hospital_id},
+                       fields={"decline_reason": reason, "responded_at": timezone.now()})
+
+
+def referral_mark_attended(*, user, referral_id: int, note: str = "") -> Referral:
+    referral = referral_get_for_user(user=user, referral_id=referral_id)
+    hospital_id = _require_hospital_staff(user, referral)
+    note = _clean_text(note, field="note", required=False)
+    return _transition(referral=referral, expected=[S.ACCEPTED], to=S.ATTENDED, kind=ReferralEvent.Kind.ATTENDED,
+                       actor=user, note=note, where={"hospital_id": hospital_id})
+
+
+def referral_mark_no_show(*, user, referral_id: int, note: str = "") -> Referral:
+    referral = referral_get_for_user(user=user, referral_id=referral_id)
+    hospital_id = _require_hospital_staff(user, referral)
+    note = _clean_text(note, field="note", required=False)
+    return _transition(referral=referral, expected=[S.ACCEPTED], to=S.NO_SHOW, kind=ReferralEvent.Kind.NO_SHOW,
+                       actor=user, note=note, where={"hospital_id": hospital_id})
+
+
+def referral_complete(*, user, referral_id: int, diagnosis: Any, notes: Any = "") -> Referral:
+    """The hospital records the diagnosis; completing an accepted referral implies attendance."""
+    referral = referral_get_for_user(user=user, referral_id=referral_id)
+    hospital_id = _require_hospital_staff(user, referral)
+    diagnosis = _clean_text(diagnosis, field="diagnosis", required=True)
+    notes = _clean_text(notes, field="notes", required=False)
+    return _transition(referral=referral, expected=[S.ATTENDED, S.ACCEPTED], to=S.COMPLETED,
+                       kind=ReferralEvent.Kind.COMPLETED, actor=user, note=diagnosis,
+                       where={"hospital_id": hospital_id},
+                       fields={"diagnosis": diagnosis, "outcome_notes": notes,
+                               "completed_at": timezone.now()})
+
+
+# --- escalation -----------------------------------------------------------------------------
+
+
+def referrals_overdue(*, now: dt.datetime) -> list[int]:
+    routine_cut = now - dt.timedelta(hours=escalate_after_hours(Referral.Urgency.ROUTINE))
+    urgent_cut = now - dt.timedelta(hours=escalate_after_hours(Referral.Urgency.URGENT))
+    return list(
+        Referral.objects.filter(status=S.SENT, escalation_exhausted=False)
+        .filter(Q(urgency=Referral.Urgency.URGENT, sent_at__lte=urgent_cut)
+                | Q(urgency=Referral.Urgency.ROUTINE, sent_at__lte=routine_cut))
+        .order_by("sent_at")
+        .values_list("pk", flat=True)[:500]
+    )
+
+
+def referral_escalate(*, referral_id: int, now: dt.datetime | None = None) -> str:
+    """Re-route one unanswered ``sent`` referral to the next untried candidate.
+
+    Holds SELECT FOR UPDATE on the referral while it decides: an accept that arrives meanwhile
+    waits, then its conditional UPDATE (status=sent AND hospital=theirs) misses and gets a 409, so
+    a hospital can never accept a referral that has just been moved away from it. Idempotent: the
+    overdue check is repeated under the lock, and sent_at restarts the clock after re-routing.
+    Returns "escalated", "exhausted" or "skipped"."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        referral = Referral.objects.select_for_update().filter(pk=referral_id).first()
+        if referral is None or referral.status != S.SENT or referral.escalation_exhausted:
+            return "skipped"
+        hours = escalate_after_hours(referral.urgency)
+        if referral.sent_at is None or referral.sent_at > now - dt.timedelta(hours=hours):
+            return "skipped"
+        tried = set(
+            referral.events.filter(hospital__isnull=False).values_list("hospital_id", flat=True)
+        ) | {referral.hospital_id}
+        untried = [c["hospital_id"] for c in referral.candidates if c.get("hospital_id") not in tried]
+        open_ids = set(
+            Hospital.objects.filter(pk__in=untried, accepts_referrals=True).values_list("pk", flat=True)
+        )
+        next_id = next((pk for pk in untried if pk in open_ids), None)
+        previous = referral.hospital
+        if next_id is None:
+            Referral.objects.filter(pk=referral.pk).update(escalation_exhausted=True, updated_at=now)
+            referral.escalation_exhausted = True
+            _record(referral, kind=ReferralEvent.Kind.ESCALATION_FAILED, from_status=S.SENT, actor=None,
+                    note=f"{previous} ({hours:g} h)")
+            _alert(referral, previous)
+            return "exhausted"
+        Referral.objects.filter(pk=referral.pk).update(hospital_id=next_id, sent_at=now, updated_at=now)
+        referral.hospital_id = next_id
+        _record(referral, kind=ReferralEvent.Kind.ESCALATED, from_status=S.SENT, actor=None,
+                note=f"{previous} ({hours:g} h)")
+        return "escalated"
+
+
+def _alert(referral: Referral, hospital: Hospital | None) -> None:
+    object_ref = f"referral:{referral.pk}"
+    if AdminAlert.objects.filter(kind="referral_unanswered", object_ref=object_ref,
+                                 resolved_at__isnull=True).exists():
+        return
+    try:
+        with transaction.atomic():
+            AdminAlert.objects.create(
+                kind="referral_unanswered", object_ref=object_ref,
+                message=f"Referral {referral.pk} (screening {referral.screening_id}) was not answered "
+                f"by {hospital} and no further candidate hospital remains.",
+            )
+    except IntegrityError:  # the same alert raised concurrently: one open alert is enough
+        pass
+
+
+def referrals_escalate_overdue(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """The beat task's body: escalate every overdue referral; safe to run concurrently."""
+    now = now or timezone.now()
+    counts = {"escalated": 0, "exhausted": 0, "skipped": 0}
+    for referral_id in referrals_overdue(now=now):
+        counts[referral_escalate(referral_id=referral_id, now=now)] += 1
+    return counts
+
+
+# --- patient messages -----------------------------------------------------------------------
+
+
+def _patient_message(event: ReferralEvent) -> str | None:
+    referral = event.referral
+    hospital = event.hospital.name if event.hospital else ""
+    kinds = ReferralEvent.Kind
+    if event.kind == kinds.PROPOSED:
+        return _("EyeBridge: your eye screening needs a specialist visit. Your health worker will "
+                 "arrange a hospital with you.")
+    if event.kind in (kinds.SENT, kinds.ESCALATED):
+        return _("EyeBridge: we have sent your referral to %(hospital)s. We will tell you when they "
+                 "give you an appointment.") % {"hospital": hospital}
+    if event.kind == kinds.ACCEPTED:
+        when = timezone.localtime(referral.appointment_at) if referral.appointment_at else None
+        return _("EyeBridge: %(hospital)s has given you an appointment on %(when)s.") % {
+            "hospital": hospital, "when": date_format(when, "DATETIME_FORMAT") if when else "",
+        }
+    if event.kind == kinds.DECLINED:
+        return _("EyeBridge: %(hospital)s cannot see you. Your health worker will choose another "
+                 "hospital.") % {"hospital": hospital}
+    if event.kind == kinds.NO_SHOW:
+        return _("EyeBridge: you missed your appointment at %(hospital)s. Your health worker will "
+                 "contact you to book again.") % {"hospital": hospital}
+    if event.kind == kinds.COMPLETED:
+        return _("EyeBridge: your visit to %(hospital)s is complete. Ask your health worker about "
+                 "the result.") % {"hospital": hospital}
+    if event.kind == kinds.CANCELLED:
+        return _("EyeBridge: your eye hospital referral has been cancelled.")
+    return None  # attended and internal events: nothing new for the patient
+
+
+def referral_event_notify(*, event_id: int) -> bool:
+    """Text the patient about one event. Idempotent: message_send's dedupe key is per event."""
+    from accounts.messaging import message_send
+
+    event = (
+        ReferralEvent.objects.select_related("referral__screening__patient", "hospital")
+        .filter(pk=event_id).first()
+    )
+    if event is None:
+        return False
+    with translation.override(settings.LANGUAGE_CODE):
+        body = _patient_message(event)
+    if body is None:
+        return False
+    patient = event.referral.screening.patient
+    message = message_send(to=patient.phone, body=body, topic="referral",
+                           dedupe_key=f"referral-event:{event.pk}")
+    return message is not None
+
+
+def hospital_get(*, hospital_id: int) -> Hospital:
+    hospital = Hospital.objects.filter(pk=hospital_id).first()
+    if hospital is None:
+        raise NotFound(_("Hospital not found."))
+    return hospital

@@ -1,0 +1,230 @@
+"""Screening API: one view per use case, nested input/output serializers, one service call."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.errors import InvalidInput
+from screening import selectors, services
+from screening.models import Patient, Screening, Sex, Symptom
+from screening.triage import next_step_text, reason_text
+
+ERRORS = {
+    400: OpenApiResponse(description="Invalid input; per-field errors"),
+    401: OpenApiResponse(description="Not authenticated"),
+    403: OpenApiResponse(description="Authenticated but not allowed (wrong role)"),
+    404: OpenApiResponse(description="Not found, or belongs to another organisation"),
+}
+
+
+class StrictSerializer(serializers.Serializer):
+    """Rejects fields it does not know, so that a client can never set e.g. ``status``."""
+
+    def to_internal_value(self, data):
+        if hasattr(data, "keys"):
+            unknown = set(data.keys()) - set(self.fields)
+            if unknown:
+                raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
+        return super().to_internal_value(data)
+
+
+class PatientOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Patient
+        fields = ["id", "pseudonym", "name", "birth_date", "sex", "phone", "region", "address",
+                  "home_latitude", "home_longitude", "has_diabetes", "has_hypertension",
+                  "family_history_glaucoma", "high_myopia", "allergies", "created_at"]
+
+
+class PatientListCreateApi(APIView):
+    class InputSerializer(StrictSerializer):
+        name = serializers.CharField(max_length=120)
+        birth_date = serializers.DateField()
+        sex = serializers.ChoiceField(choices=Sex.choices)
+        phone = serializers.RegexField(r"^[0-9+\- ]{0,32}$", required=False, default="", allow_blank=True)
+        region = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
+        address = serializers.CharField(max_length=300, required=False, default="", allow_blank=True)
+        home_latitude = serializers.FloatField(required=False, allow_null=True, default=None,
+                                               min_value=-90, max_value=90)
+        home_longitude = serializers.FloatField(required=False, allow_null=True, default=None,
+                                                min_value=-180, max_value=180)
+        has_diabetes = serializers.BooleanField(required=False, default=False)
+        has_hypertension = serializers.BooleanField(required=False, default=False)
+        family_history_glaucoma = serializers.BooleanField(required=False, default=False)
+        high_myopia = serializers.BooleanField(required=False, default=False)
+        allergies = serializers.CharField(max_length=1000, required=False, default="", allow_blank=True)
+        medical_notes = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
+        consent_given = serializers.BooleanField()
+        allow_duplicate = serializers.BooleanField(required=False, default=False)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("q", OpenApiTypes.STR, description="Name, patient code or phone")],
+        responses={200: PatientOutput(many=True), 401: ERRORS[401]},
+    )
+    def get(self, request: Request) -> Response:
+        qs = selectors.patient_search(user=request.user, query=request.query_params.get("q", "")[:100])
+        page = self.paginator.paginate_queryset(qs, request, view=self)
+        return self.paginator.get_paginated_response(PatientOutput(page, many=True).data)
+
+    @property
+    def paginator(self):
+        from rest_framework.pagination import LimitOffsetPagination
+
+        if not hasattr(self, "_paginator"):
+            self._paginator = LimitOffsetPagination()
+        return self._paginator
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: PatientOutput, **ERRORS,
+                   409: OpenApiResponse(description="Possible duplicate: `duplicates` lists existing "
+                                                    "records; resend with allow_duplicate=true")},
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        allow_duplicate = values.pop("allow_duplicate")
+        patient = services.patient_create(
+            user=request.user, data=services.PatientInput(**values), allow_duplicate=allow_duplicate
+        )
+        return Response(PatientOutput(patient).data, status=status.HTTP_201_CREATED)
+
+
+class PatientDetailApi(APIView):
+    @extend_schema(responses={200: PatientOutput, 401: ERRORS[401], 404: ERRORS[404]})
+    def get(self, request: Request, patient_id: int) -> Response:
+        return Response(PatientOutput(selectors.patient_get(user=request.user, patient_id=patient_id)).data)
+
+
+def screening_output(screening: Screening, request: Request) -> dict:
+    images = {im.eye: im for im in screening.images.all()}
+    results = {r.eye: r for r in screening.results.all()}
+    eyes = {}
+    for eye in ("left", "right"):
+        image, result = images.get(eye), results.get(eye)
+        if image is None:
+            continue
+        eyes[eye] = {
+            "image": request.build_absolute_uri(reverse("screening:image_file", args=[image.id])),
+            "gradable": image.gradable,
+            "quality": result.quality if result is not None and result.quality else image.quality,
+            "probabilities": result.probabilities if result else None,
+            "top_class": result.top_class if result else None,
+            "findings": result.findings if result else [],
+            "heatmap": (request.build_absolute_uri(reverse("screening:heatmap_file", args=[result.id]))
+                        if result is not None and result.heatmap_path else None),
+            "model_version": result.model_version if result else None,
+        }
+    return {
+        "id": screening.id,
+        "status": screening.status,
+        "patient": {"id": screening.patient_id, "pseudonym": screening.patient.pseudonym},
+        "site": screening.site_id,
+        "created_at": screening.created_at.isoformat(),
+        "completed_at": screening.completed_at.isoformat() if screening.completed_at else None,
+        "symptoms": screening.symptoms,
+        "triage": screening.triage or None,
+        "next_step": next_step_text(screening.triage) if screening.triage else None,
+        "findings": screening.findings,
+        "reasons": [{**r, "text": reason_text(r)} for r in screening.reasons],
+        "model_version": screening.model_version or None,
+        "eyes": eyes,
+        "error": screening.error or None if screening.status == Screening.Status.FAILED else None,
+    }
+
+
+ScreeningOutputSchema = inline_serializer(
+    "ScreeningOutput",
+    {
+        "id": serializers.IntegerField(),
+        "status": serializers.ChoiceField(choices=Screening.Status.choices),
+        "patient": inline_serializer("ScreeningPatient", {"id": serializers.IntegerField(),
+                                                          "pseudonym": serializers.CharField()}),
+        "site": serializers.IntegerField(),
+        "created_at": serializers.DateTimeField(),
+        "completed_at": serializers.DateTimeField(allow_null=True),
+        "symptoms": serializers.ListField(child=serializers.CharField()),
+        "triage": serializers.CharField(allow_null=True),
+        "next_step": serializers.CharField(allow_null=True),
+        "findings": serializers.ListField(child=serializers.CharField()),
+        "reasons": serializers.ListField(child=serializers.DictField()),
+        "model_version": serializers.CharField(allow_null=True),
+        "eyes": serializers.DictField(child=serializers.DictField()),
+        "error": serializers.CharField(allow_null=True),
+    },
+)
+
+
+class ScreeningListCreateApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    class InputSerializer(StrictSerializer):
+        patient = serializers.IntegerField(min_value=1)
+        left_image = serializers.FileField(required=False, allow_null=True, allow_empty_file=True)
+        right_image = serializers.FileField(required=False, allow_null=True, allow_empty_file=True)
+        symptoms = serializers.ListField(child=serializers.ChoiceField(choices=Symptom.choices),
+                                         required=False, default=list, max_length=len(Symptom.choices))
+        notes = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)
+        accept_ungradable = serializers.BooleanField(required=False, default=False)
+
+    @extend_schema(responses={200: ScreeningOutputSchema, 401: ERRORS[401]})
+    def get(self, request: Request) -> Response:
+        from rest_framework.pagination import LimitOffsetPagination
+
+        paginator = LimitOffsetPagination()
+        qs = selectors.screenings_for_user(user=request.user).prefetch_related("images", "results")
+        status_filter = request.query_params.get("status")
+        if status_filter:
+            qs = qs.filter(status=status_filter[:20])
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response([screening_output(s, request) for s in page])
+
+    @extend_schema(
+        request={"multipart/form-data": InputSerializer},
+        responses={201: ScreeningOutputSchema, **ERRORS},
+        description="Submit a screening with one or both eyes. Photos are checked inside the request "
+        "(JPEG/PNG by content, size, quality gate); a photo that fails returns 400 with per-field "
+        "reasons, e.g. `blurred: hold the camera still and retake`.",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        try:
+            screening = services.screening_submit(
+                user=request.user, patient_id=v["patient"], left_image=v.get("left_image"),
+                right_image=v.get("right_image"), symptoms=v["symptoms"], notes=v["notes"],
+                accept_ungradable=v["accept_ungradable"],
+            )
+        except InvalidInput as exc:
+            if "errors" in exc.details:
+                return Response({**exc.details["errors"], "detail": exc.message, "code": exc.code},
+                                status=status.HTTP_400_BAD_REQUEST)
+            raise
+        screening = selectors.screening_get(user=request.user, screening_id=screening.id)
+        return Response(screening_output(screening, request), status=status.HTTP_201_CREATED)
+
+
+class ScreeningDetailApi(APIView):
+    @extend_schema(responses={200: ScreeningOutputSchema, 401: ERRORS[401], 404: ERRORS[404]})
+    def get(self, request: Request, screening_id: int) -> Response:
+        screening = selectors.screening_get(user=request.user, screening_id=screening_id)
+        return Response(screening_output(screening, request))
+
+
+class ScreeningFhirApi(APIView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 401: ERRORS[401], 404: ERRORS[404]},
+                   description="FHIR R4 Bundle: Patient, ImagingStudy, Observations, DiagnosticReport.")
+    def get(self, request: Request, screening_id: int) -> Response:
+        from screening.fhir import screening_bundle
+
+        screening = selectors.screening_get(user=request.user, screening_id=screening_id)
+        return Response(screening_bundle(screening), content_type="application/fhir+json")

@@ -1,0 +1,284 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+CLASS_CODES = ("N", "D", "G", "C", "A", "H", "M", "O")
+CLASS_NAMES = {
+    "N": _("Normal"),
+    "D": _("Diabetic retinopathy"),
+    "G": _("Glaucoma"),
+    "C": _("Cataract"),
+    "A": _("Age-related macular degeneration"),
+    "H": _("Hypertensive retinopathy"),
+    "M": _("Pathological myopia"),
+    "O": _("Other abnormality"),
+}
+
+
+class Site(models.Model):
+    """A screening site: a community health centre where health workers photograph retinas."""
+
+    name = models.CharField(_("name"), max_length=200)
+    name_en = models.CharField(_("English name"), max_length=200, blank=True)
+    region = models.CharField(_("region"), max_length=100, db_index=True)
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    latitude = models.FloatField(_("latitude"), null=True, blank=True)
+    longitude = models.FloatField(_("longitude"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(latitude__isnull=True) | Q(latitude__gte=-90, latitude__lte=90),
+                name="site_latitude_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(longitude__isnull=True) | Q(longitude__gte=-180, longitude__lte=180),
+                name="site_longitude_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SiteMembership(models.Model):
+    """A health worker works at exactly one site: it is the scope of everything they see."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="site_membership"
+    )
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="memberships")
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.site}"
+
+
+class Sex(models.TextChoices):
+    FEMALE = "F", _("Female")
+    MALE = "M", _("Male")
+    OTHER = "O", _("Other / not stated")
+
+
+def new_pseudonym() -> str:
+    return "P-" + uuid.uuid4().hex[:10].upper()
+
+
+class Patient(models.Model):
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="patients")
+    # Shown on screens and exports instead of the name; stable for the patient's lifetime.
+    pseudonym = models.CharField(_("patient code"), max_length=20, unique=True, default=new_pseudonym)
+    name = models.CharField(_("name"), max_length=120)
+    birth_date = models.DateField(_("birth date"))
+    sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
+    phone = models.CharField(_("phone"), max_length=32, blank=True, db_index=True)
+    region = models.CharField(_("region"), max_length=100, blank=True)
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    home_latitude = models.FloatField(_("home latitude"), null=True, blank=True)
+    home_longitude = models.FloatField(_("home longitude"), null=True, blank=True)
+    has_diabetes = models.BooleanField(_("diabetes"), default=False)
+    has_hypertension = models.BooleanField(_("hypertension"), default=False)
+    family_history_glaucoma = models.BooleanField(_("family history of glaucoma"), default=False)
+    high_myopia = models.BooleanField(_("high myopia"), default=False)
+    allergies = models.TextField(_("allergies"), blank=True)
+    medical_notes = models.TextField(_("other conditions and medicines"), blank=True)
+    consent_given = models.BooleanField(_("consent to screening and data use"), default=False)
+    consent_recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+        related_name="+",
+    )
+    consent_recorded_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "birth_date"]
+        indexes = [models.Index(fields=["site", "name", "birth_date"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(home_latitude__isnull=True) | Q(home_latitude__gte=-90, home_latitude__lte=90),
+                name="patient_latitude_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(home_longitude__isnull=True)
+                | Q(home_longitude__gte=-180, home_longitude__lte=180),
+                name="patient_longitude_range",
+            ),
+            # Screening without recorded consent is not allowed.
+            models.CheckConstraint(condition=Q(consent_given=True), name="patient_consent_given"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pseudonym} {self.name}"
+
+    @property
+    def home_coordinates(self) -> tuple[float, float] | None:
+        if self.home_latitude is None or self.home_longitude is None:
+            return None
+        return (self.home_latitude, self.home_longitude)
+
+
+class Symptom(models.TextChoices):
+    BLURRED_VISION = "blurred_vision", _("Blurred vision")
+    SUDDEN_VISION_LOSS = "sudden_vision_loss", _("Sudden loss of vision")
+    PAIN = "pain", _("Eye pain")
+    REDNESS = "redness", _("Redness")
+    ITCHING = "itching", _("Itching")
+    DRYNESS = "dryness", _("Dryness / gritty feeling")
+    FLOATERS = "floaters", _("Floaters or flashes")
+    GLARE = "glare", _("Glare / halos")
+    DISCHARGE = "discharge", _("Discharge")
+
+
+class Triage(models.TextChoices):
+    NORMAL = "normal", _("Normal: rescreen in 12 months")
+    MEDICATION = "medication", _("Non-referable: medication suggested")
+    REFERABLE = "referable", _("Referable: routine referral")
+    URGENT = "urgent", _("Urgent referral")
+    UNGRADABLE = "ungradable", _("Ungradable: in-person examination")
+
+
+class Screening(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        QUEUED = "queued", _("Queued")
+        PROCESSING = "processing", _("Processing")
+        COMPLETED = "completed", _("Completed")
+        UNGRADABLE = "ungradable", _("Ungradable")
+        FAILED = "failed", _("Failed")
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="screenings")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="screenings")
+    health_worker = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="screenings"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    symptoms = models.JSONField(_("symptoms"), default=list, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    triage = models.CharField(max_length=12, choices=Triage.choices, blank=True, db_index=True)
+    reasons = models.JSONField(default=list, blank=True)
+    findings = models.JSONField(default=list, blank=True)  # class letters found in either eye
+    model_version = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["site", "-created_at"]), models.Index(fields=["status", "queued_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="completed") | ~Q(triage=""), name="completed_screening_has_triage"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Screening {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.COMPLETED, self.Status.UNGRADABLE, self.Status.FAILED}
+
+    @property
+    def is_referable(self) -> bool:
+        return self.triage in {Triage.REFERABLE, Triage.URGENT, Triage.UNGRADABLE}
+
+
+class Eye(models.TextChoices):
+    LEFT = "left", _("Left eye")
+    RIGHT = "right", _("Right eye")
+
+
+class ScreeningImage(models.Model):
+    screening = models.ForeignKey(Screening, on_delete=models.CASCADE, related_name="images")
+    eye = models.CharField(max_length=5, choices=Eye.choices)
+    # Server-generated, content-hashed path under MEDIA_ROOT; never the client's file name.
+    path = models.CharField(max_length=200)
+    sha256 = models.CharField(max_length=64)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    gradable = models.BooleanField()
+    quality = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["eye"]
+        constraints = [
+            models.UniqueConstraint(fields=["screening", "eye"], name="one_image_per_eye"),
+        ]
+
+
+class EyeResult(models.Model):
+    screening = models.ForeignKey(Screening, on_delete=models.CASCADE, related_name="results")
+    eye = models.CharField(max_length=5, choices=Eye.choices)
+    probabilities = models.JSONField()
+    quality = models.JSONField(default=dict)
+    top_class = models.CharField(max_length=1)
+    findings = models.JSONField(default=list)
+    heatmap_path = models.CharField(max_length=200, blank=True)
+    model_version = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["eye"]
+        constraints = [
+            # A redelivered inference task can never store a second result for the same eye.
+            models.UniqueConstraint(fields=["screening", "eye"], name="one_result_per_eye"),
+        ]
+
+
+class RiskFactor(models.TextChoices):
+    NONE = "", _("Everyone")
+    DIABETES = "has_diabetes", _("Diabetes")
+    HYPERTENSION = "has_hypertension", _("Hypertension")
+    FAMILY_GLAUCOMA = "family_history_glaucoma", _("Family history of glaucoma")
+    HIGH_MYOPIA = "high_myopia", _("High myopia")
+
+
+class TriageRule(models.Model):
+    """Decision thresholds per class, editable by admins.
+
+    A class is a finding when its probability reaches the threshold. The default threshold comes
+    from the model card (tuned on validation for >= 90% sensitivity); a row with a risk factor
+    lowers it for patients who have that factor (diabetes -> D, family history -> G), because a
+    missed case costs those patients more. ``urgent_threshold`` marks findings that need an urgent
+    referral."""
+
+    class_code = models.CharField(max_length=1, choices=[(c, CLASS_NAMES[c]) for c in CLASS_CODES])
+    risk_factor = models.CharField(max_length=40, choices=RiskFactor.choices, default="", blank=True)
+    threshold = models.FloatField(
+        null=True, blank=True, help_text=_("Empty: use the model card's threshold.")
+    )
+    urgent_threshold = models.FloatField(null=True, blank=True)
+    referable = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["class_code", "risk_factor"]
+        constraints = [
+            models.UniqueConstraint(fields=["class_code", "risk_factor"], name="one_rule_per_class_and_risk"),
+            models.CheckConstraint(
+                condition=Q(threshold__isnull=True) | Q(threshold__gt=0, threshold__lt=1),
+                name="rule_threshold_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(urgent_threshold__isnull=True)
+                | Q(urgent_threshold__gt=0, urgent_threshold__lte=1),
+                name="rule_urgent_threshold_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.class_code} {self.risk_factor or '*'}"
+
+

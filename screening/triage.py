@@ -1,0 +1,184 @@
+"""From per-eye probabilities to the patient's next step.
+
+The rules, in order (the first that applies wins; each adds its reasons):
+1. No gradable eye -> ``ungradable``: referral for an in-person examination (a retake has already
+   been refused by the quality gate, the health worker submitted anyway).
+2. A finding (probability >= its threshold) whose probability also reaches the class's urgent
+   threshold, or an alarm symptom (sudden loss of vision, eye pain: retinal detachment and acute
+   angle-closure glaucoma cannot wait) -> ``urgent``.
+3. Any referable finding in either eye, or a symptom that needs an examination (floaters, blurred
+   vision, discharge) -> ``referable``.
+4. One eye ungradable and the other without findings -> ``ungradable`` (that eye is not cleared).
+5. Symptoms a pharmacist can treat with an OTC eye product (dryness, itching, redness without
+   pain) -> ``medication``.
+6. Otherwise ``normal``: rescreen in 12 months.
+
+Thresholds: the model card's per-class thresholds (tuned on validation for >= 90% sensitivity) are
+the defaults; admins override them with ``TriageRule`` rows; a rule with a risk factor lowers the
+threshold for patients who have it (diabetes -> D, family history of glaucoma -> G): a missed case
+costs them more, so we accept more false positives there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from django.utils.translation import gettext as _
+
+from screening.models import CLASS_CODES, CLASS_NAMES, Symptom, Triage
+
+DISEASE_CLASSES = tuple(c for c in CLASS_CODES if c != "N")
+ALARM_SYMPTOMS = {Symptom.SUDDEN_VISION_LOSS, Symptom.PAIN}
+EXAM_SYMPTOMS = {Symptom.FLOATERS, Symptom.BLURRED_VISION, Symptom.DISCHARGE}
+TREATABLE_SYMPTOMS = {Symptom.DRYNESS, Symptom.ITCHING, Symptom.REDNESS}
+DEFAULT_THRESHOLD = 0.5
+# Above these the model is confident of sight-threatening disease; below them a routine referral
+# within weeks is safe. Cataract, myopia and "other" are never urgent on the image alone.
+DEFAULT_URGENT = {"D": 0.85, "G": 0.85, "A": 0.85, "H": 0.9}
+
+
+@dataclass(frozen=True)
+class Rule:
+    threshold: float
+    urgent_threshold: float | None
+    referable: bool = True
+
+
+@dataclass(frozen=True)
+class EyeInput:
+    eye: str
+    gradable: bool
+    probabilities: Mapping[str, float] | None  # None when the eye was not photographed/analysed
+
+
+@dataclass
+class TriageResult:
+    triage: str
+    reasons: list[dict] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+    eye_findings: dict[str, list[str]] = field(default_factory=dict)
+
+
+def resolve_rules(
+    *,
+    model_thresholds: Mapping[str, float],
+    rule_rows: Iterable,  # TriageRule-like objects: class_code, risk_factor, threshold, urgent_threshold, referable
+    risk_factors: set[str],
+) -> dict[str, Rule]:
+    rows = list(rule_rows)
+    rules: dict[str, Rule] = {}
+    for code in DISEASE_CLASSES:
+        threshold = float(model_thresholds.get(code, DEFAULT_THRESHOLD))
+        urgent = DEFAULT_URGENT.get(code)
+        referable = True
+        for row in rows:
+            if row.class_code != code or row.risk_factor:
+                continue
+            if row.threshold is not None:
+                threshold = row.threshold
+            if row.urgent_threshold is not None:
+                urgent = row.urgent_threshold
+            referable = row.referable
+        for row in rows:
+            if row.class_code == code and row.risk_factor in risk_factors and row.threshold is not None:
+                threshold = min(threshold, row.threshold)
+        rules[code] = Rule(threshold=threshold, urgent_threshold=urgent, referable=referable)
+    return rules
+
+
+def decide(*, eyes: list[EyeInput], symptoms: Iterable[str], rules: Mapping[str, Rule]) -> TriageResult:
+    symptoms = set(symptoms)
+    result = TriageResult(triage=Triage.NORMAL)
+    graded = [e for e in eyes if e.gradable and e.probabilities is not None]
+    ungraded = [e for e in eyes if not e.gradable]
+    urgent = False
+    referable = False
+
+    for eye in graded:
+        found = []
+        for code in DISEASE_CLASSES:
+            p = float(eye.probabilities[code])
+            rule = rules[code]
+            if p < rule.threshold:
+                continue
+            found.append(code)
+            reason = {"code": "finding", "eye": eye.eye, "class": code, "probability": round(p, 3),
+                      "threshold": round(rule.threshold, 3)}
+            if rule.urgent_threshold is not None and p >= rule.urgent_threshold:
+                urgent = True
+                reason["urgent"] = True
+            if rule.referable:
+                referable = True
+            result.reasons.append(reason)
+        result.eye_findings[eye.eye] = found
+        for code in found:
+            if code not in result.findings:
+                result.findings.append(code)
+
+    for symptom in sorted(symptoms & ALARM_SYMPTOMS):
+        urgent = True
+        result.reasons.append({"code": "alarm_symptom", "symptom": symptom})
+    exam = sorted(symptoms & EXAM_SYMPTOMS)
+    for symptom in exam:
+        referable = True
+        result.reasons.append({"code": "exam_symptom", "symptom": symptom})
+    for eye in ungraded:
+        result.reasons.append({"code": "ungradable_eye", "eye": eye.eye})
+
+    if not graded:
+        result.triage = Triage.URGENT if urgent else Triage.UNGRADABLE
+        if not urgent:
+            result.reasons.append({"code": "no_gradable_eye"})
+    elif urgent:
+        result.triage = Triage.URGENT
+    elif referable:
+        result.triage = Triage.REFERABLE
+    elif ungraded:
+        result.triage = Triage.UNGRADABLE
+    elif symptoms & TREATABLE_SYMPTOMS:
+        result.triage = Triage.MEDICATION
+        for symptom in sorted(symptoms & TREATABLE_SYMPTOMS):
+            result.reasons.append({"code": "treatable_symptom", "symptom": symptom})
+    else:
+        result.reasons.append({"code": "no_finding"})
+    return result
+
+
+def reason_text(reason: Mapping) -> str:
+    """A reason as a sentence in the active language."""
+    code = reason.get("code")
+    eye = {"left": _("left eye"), "right": _("right eye")}.get(reason.get("eye", ""), "")
+    symptom = dict(Symptom.choices).get(reason.get("symptom", ""), reason.get("symptom", ""))
+    if code == "finding":
+        text = _("%(eye)s: %(name)s (probability %(p).0f%%, threshold %(t).0f%%)") % {
+            "eye": eye, "name": CLASS_NAMES.get(reason.get("class", ""), reason.get("class", "")),
+            "p": 100 * float(reason.get("probability", 0)), "t": 100 * float(reason.get("threshold", 0)),
+        }
+        if reason.get("urgent"):
+            text += " — " + _("high probability: urgent")
+        return text
+    if code == "alarm_symptom":
+        return _("Alarm symptom: %(symptom)s needs urgent examination") % {"symptom": symptom}
+    if code == "exam_symptom":
+        return _("Symptom needs an examination: %(symptom)s") % {"symptom": symptom}
+    if code == "ungradable_eye":
+        return _("%(eye)s: photo not gradable, examine in person") % {"eye": eye}
+    if code == "no_gradable_eye":
+        return _("No gradable photo after a retake: refer for an in-person examination")
+    if code == "treatable_symptom":
+        return _("Symptom a pharmacist can treat: %(symptom)s") % {"symptom": symptom}
+    if code == "no_finding":
+        return _("No finding above threshold in either eye: rescreen in 12 months")
+    return str(reason)
+
+
+def next_step_text(triage: str) -> str:
+    texts = {
+        Triage.NORMAL: _("Rescreen in 12 months."),
+        Triage.MEDICATION: _("A pharmacist will review the proposed medication."),
+        Triage.REFERABLE: _("Refer to an eye clinic (routine)."),
+        Triage.URGENT: _("Urgent referral: the patient should see an eye doctor within 24 hours."),
+        Triage.UNGRADABLE: _("Refer for an in-person eye examination."),
+    }
+    return texts.get(triage, "")

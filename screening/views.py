@@ -1,0 +1,178 @@
+"""Health-worker portal: thin views over screening.selectors and screening.services."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from config.errors import Conflict, InvalidInput, NotFound
+from screening import selectors, services, uploads
+from screening.forms import PatientForm, ScreeningForm
+from screening.triage import next_step_text, reason_text
+
+
+def _not_found(request: HttpRequest) -> HttpResponse:
+    return render(request, "screening/not_found.html", status=404)
+
+
+def _require_health_worker(request: HttpRequest) -> HttpResponse | None:
+    if selectors.user_site(user=request.user) is None and not request.user.is_platform_admin:
+        return render(request, "accounts/no_role.html", status=403)
+    return None
+
+
+@login_required
+def worklist(request: HttpRequest) -> HttpResponse:
+    if denied := _require_health_worker(request):
+        return denied
+    screenings = selectors.worklist(user=request.user)
+    return render(request, "screening/worklist.html", {"screenings": screenings})
+
+
+@login_required
+def patient_list(request: HttpRequest) -> HttpResponse:
+    if denied := _require_health_worker(request):
+        return denied
+    query = request.GET.get("q", "")[:100]
+    patients = selectors.patient_search(user=request.user, query=query)[:100]
+    return render(request, "screening/patient_list.html", {"patients": patients, "q": query})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def patient_create(request: HttpRequest) -> HttpResponse:
+    if denied := _require_health_worker(request):
+        return denied
+    form = PatientForm(request.POST or None)
+    duplicates = []
+    if request.method == "POST" and form.is_valid():
+        values = dict(form.cleaned_data)
+        allow_duplicate = values.pop("allow_duplicate")
+        try:
+            patient = services.patient_create(
+                user=request.user, data=services.PatientInput(**values), allow_duplicate=allow_duplicate
+            )
+        except Conflict as exc:
+            duplicates = exc.details.get("duplicates", [])
+            form.data = form.data.copy()
+            form.data["allow_duplicate"] = "on"
+        except InvalidInput as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, _("Patient registered."))
+            return redirect("screening:patient_detail", patient_id=patient.id)
+    status = 409 if duplicates else (400 if request.method == "POST" else 200)
+    return render(request, "screening/patient_form.html", {"form": form, "duplicates": duplicates}, status=status)
+
+
+@login_required
+def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
+    try:
+        patient = selectors.patient_get(user=request.user, patient_id=patient_id)
+    except NotFound:
+        return _not_found(request)
+    screenings = patient.screenings.order_by("-created_at")[:50]
+    return render(request, "screening/patient_detail.html", {"patient": patient, "screenings": screenings})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def screening_create(request: HttpRequest, patient_id: int) -> HttpResponse:
+    try:
+        patient = selectors.patient_get(user=request.user, patient_id=patient_id)
+    except NotFound:
+        return _not_found(request)
+    form = ScreeningForm(request.POST or None, request.FILES or None)
+    retake: dict[str, list[dict]] = {}
+    if request.method == "POST" and form.is_valid():
+        try:
+            screening = services.screening_submit(
+                user=request.user, patient_id=patient.id,
+                left_image=form.cleaned_data["left_image"], right_image=form.cleaned_data["right_image"],
+                symptoms=form.cleaned_data["symptoms"], notes=form.cleaned_data["notes"],
+                accept_ungradable=form.cleaned_data["accept_ungradable"],
+            )
+        except InvalidInput as exc:
+            retake = exc.details.get("errors", {})
+            if not retake:
+                form.add_error(None, exc.message)
+        else:
+            return redirect("screening:screening_detail", screening_id=screening.id)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "screening/screening_form.html",
+                  {"form": form, "patient": patient, "retake": retake}, status=status)
+
+
+def _result_context(screening) -> dict:
+    results = {r.eye: r for r in screening.results.all()}
+    images = {i.eye: i for i in screening.images.all()}
+    eyes = []
+    for eye in ("right", "left"):
+        if eye in images:
+            result = results.get(eye)
+            probs = sorted(result.probabilities.items(), key=lambda kv: -kv[1]) if result else []
+            eyes.append({"eye": eye, "image": images[eye], "result": result, "probabilities": probs})
+    return {
+        "screening": screening,
+        "eyes": eyes,
+        "reasons": [reason_text(r) for r in screening.reasons],
+        "next_step": next_step_text(screening.triage),
+    }
+
+
+@login_required
+def screening_detail(request: HttpRequest, screening_id: int) -> HttpResponse:
+    try:
+        screening = selectors.screening_get(user=request.user, screening_id=screening_id)
+    except NotFound:
+        return _not_found(request)
+    return render(request, "screening/screening_detail.html", _result_context(screening))
+
+
+@login_required
+def screening_status(request: HttpRequest, screening_id: int) -> HttpResponse:
+    """htmx polls this fragment until the result arrives."""
+    try:
+        screening = selectors.screening_get(user=request.user, screening_id=screening_id)
+    except NotFound:
+        return _not_found(request)
+    response = render(request, "screening/_status.html", _result_context(screening))
+    if screening.is_finished:
+        # Reload the whole page once the result exists, so the panels below render too.
+        response["HX-Refresh"] = "true"
+    return response
+
+
+def _stream(path: str, content_type: str) -> HttpResponse:
+    try:
+        handle = open(uploads.media_path(path), "rb")  # noqa: SIM115 - FileResponse closes it
+    except (FileNotFoundError, InvalidInput):
+        return HttpResponse(status=404)
+    response = FileResponse(handle, content_type=content_type)
+    response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@login_required
+def image_file(request: HttpRequest, image_id: int) -> HttpResponse:
+    try:
+        image = selectors.image_get(user=request.user, image_id=image_id)
+    except NotFound:
+        return HttpResponse(status=404)
+    return _stream(image.path, "image/jpeg")
+
+
+@login_required
+def heatmap_file(request: HttpRequest, result_id: int) -> HttpResponse:
+    try:
+        result = selectors.result_get(user=request.user, result_id=result_id)
+    except NotFound:
+        return HttpResponse(status=404)
+    if not result.heatmap_path:
+        return HttpResponse(status=404)
+    return _stream(result.heatmap_path, "image/png")
