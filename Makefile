@@ -24,7 +24,6 @@ install: $(BIN)/.installed
 # With no DATABASE_URL/CELERY_BROKER_URL it runs on SQLite and kombu's filesystem broker.
 run: install
 	$(PYTHON) manage.py migrate --noinput
-	$(PYTHON) manage.py compilemessages -v 0 || true
 	$(PYTHON) manage.py seed_demo
 	@echo ""
 	@echo "EyeBridge is starting at http://$(HOST):$(PORT)/"
@@ -44,7 +43,6 @@ beat: install
 
 # The whole suite on real PostgreSQL and Redis (started by .ci/run in CI).
 test: install
-	$(PYTHON) manage.py compilemessages -v 0 --ignore=.venv
 	$(BIN)/pytest -p no:cacheprovider --create-db -q
 
 test-long: install

@@ -19,6 +19,7 @@ from django.utils import timezone
 from accounts.models import AdminAlert, Role, User
 from config.errors import Conflict, Forbidden, InvalidInput
 from screening import selectors, uploads
+from screening.quality_messages import quality_message
 from screening.models import (
     EyeResult,
     Patient,
@@ -153,7 +154,8 @@ def screening_submit(
             continue
         quality = assess_quality(rgb)
         if not quality.gradable and not accept_ungradable:
-            errors[field] = [{"code": i.code, "message": i.message} for i in quality.issues]
+            errors[field] = [{"code": i.code, "message": quality_message(i.code, i.message)}
+                             for i in quality.issues]
             continue
         checked.append((eye, rgb, quality.to_dict()))
     if errors:

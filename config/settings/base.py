@@ -165,8 +165,9 @@ SCREENING_COMPLETED_TASKS = [
 # --- REST API -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        # Token first: its WWW-Authenticate header makes "not signed in" a 401, not a 403.
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -197,4 +198,34 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- referrals ---
+# A hospital that leaves a sent referral unanswered this long is skipped: the referral is
+# re-routed to the next ranked candidate (urgent cases wait much less).
+REFERRAL_ESCALATE_AFTER_HOURS = env_int("REFERRAL_ESCALATE_AFTER_HOURS", 48)
+REFERRAL_ESCALATE_URGENT_AFTER_HOURS = env_int("REFERRAL_ESCALATE_URGENT_AFTER_HOURS", 4)
+REFERRAL_CANDIDATES = env_int("REFERRAL_CANDIDATES", 5)
+CELERY_BEAT_SCHEDULE["referrals-escalate"] = {
+    "task": "referrals.tasks.referrals_escalate",
+    "schedule": 300.0,
+}
+
+# --- pharmacy ---
+# How long an approved prescription's code can be used at a kiosk.
+PHARMACY_PICKUP_WINDOW_HOURS = env_int("PHARMACY_PICKUP_WINDOW_HOURS", 72)
+# Brute force: presentations per code, and unknown codes per kiosk per window.
+PHARMACY_CODE_MAX_ATTEMPTS = env_int("PHARMACY_CODE_MAX_ATTEMPTS", 10)
+PHARMACY_KIOSK_MAX_CODE_FAILURES = env_int("PHARMACY_KIOSK_MAX_CODE_FAILURES", 10)
+PHARMACY_KIOSK_FAILURE_WINDOW_SECONDS = env_int("PHARMACY_KIOSK_FAILURE_WINDOW_SECONDS", 600)
+# A reservation neither completed nor failed gives its stock back after this long.
+PHARMACY_RESERVATION_TIMEOUT_SECONDS = env_int("PHARMACY_RESERVATION_TIMEOUT_SECONDS", 600)
+PHARMACY_KIOSK_OFFLINE_MINUTES = env_int("PHARMACY_KIOSK_OFFLINE_MINUTES", 10)
+PHARMACY_LOW_STOCK_THRESHOLD = env_int("PHARMACY_LOW_STOCK_THRESHOLD", 3)
+PHARMACY_EXPIRY_WARNING_DAYS = env_int("PHARMACY_EXPIRY_WARNING_DAYS", 30)
+CELERY_BEAT_SCHEDULE["pharmacy-release-stale-dispenses"] = {
+    "task": "pharmacy.tasks.dispenses_release_stale", "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["pharmacy-expire-prescriptions"] = {
+    "task": "pharmacy.tasks.prescriptions_expire", "schedule": 300.0,
 }

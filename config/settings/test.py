@@ -1,6 +1,7 @@
 """Tests run on real PostgreSQL and Redis (the engines we deploy on)."""
 
 import os
+from pathlib import Path
 
 import dj_database_url
 
@@ -15,7 +16,9 @@ DATABASES = {
 CELERY_BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 900}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-MEDIA_ROOT = VAR_DIR / "test-media"
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", str(VAR_DIR / "test-media")))
+STATIC_ROOT = VAR_DIR / "test-static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 SECRET_KEY = "test-only-key"  # noqa: S105
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -1,0 +1,181 @@
+"""Gradeability gate: cheap checks (< 50 ms on CPU) run inside the upload request.
+
+Works on the decoded, *uncropped* RGB image. Everything is measured on a copy whose
+longest side is 256 px, so the cost does not grow with the camera's resolution.
+The thresholds were calibrated by ``python -m ml.calibrate_quality`` on the ODIR-5K
+images, degraded copies of them and non-fundus photographs (see ml/MODEL_CARD.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import cv2
+import numpy as np
+
+WORK_SIDE = 256
+
+# Calibrated thresholds (ml/calibrate_quality.py writes the evidence beside the run).
+THRESHOLDS: dict[str, float] = {
+    "min_fundus_fraction": 0.20,  # bright blob / frame area
+    "min_redness": 0.40,  # mean R / (R + G + B) inside the blob: fundus is orange-red
+    "min_chroma": 12.0,  # mean |R - B| inside the blob: rejects gray documents and scans
+    "min_disc_fill": 0.55,  # blob area / its fitted circle's area (face, scene: no circle)
+    "max_edge_fraction": 0.62,  # blob boundary lying on the frame edge (no black margin)
+    "max_centre_offset": 0.25,  # fitted circle centre distance from the frame centre / radius
+    "min_sharpness": 2.2,  # mean gradient energy of the green channel at fixed scale
+    "min_brightness": 45.0,  # mean luma inside the blob
+    "max_brightness": 200.0,
+    "max_saturated_fraction": 0.15,  # pixels with all channels > 245, inside the blob
+    "min_side": 128.0,
+}
+
+MESSAGES: dict[str, str] = {
+    "no_fundus": "no_fundus: this does not look like a fundus photograph; photograph the back of the eye "
+    "through the pupil with the fundus camera or adaptor",
+    "blurred": "blurred: hold the camera still, refocus on the optic disc and retake",
+    "too_dark": "too_dark: the photo is too dark; increase the flash or illumination, dilate the pupil if "
+    "allowed, and retake",
+    "overexposed": "overexposed: the photo is washed out; reduce the flash or illumination and retake",
+    "poor_field": "poor_field: the fundus is off-centre or cut off; centre the pupil so the whole round "
+    "field is in the frame and retake",
+    "too_small": "too_small: the image resolution is too low; send the original photo, not a thumbnail",
+}
+
+
+@dataclass(frozen=True)
+class QualityIssue:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class QualityResult:
+    gradable: bool
+    issues: tuple[QualityIssue, ...]
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "gradable": self.gradable,
+            "issues": [asdict(i) for i in self.issues],
+            "metrics": {k: float(v) for k, v in self.metrics.items()},
+        }
+
+
+def _fit_circle(points: np.ndarray) -> tuple[float, float, float] | None:
+    """Least-squares (Kasa) circle through boundary points: (cx, cy, r)."""
+    if len(points) < 12:
+        return None
+    x = points[:, 0].astype(np.float64)
+    y = points[:, 1].astype(np.float64)
+    a = np.column_stack([x, y, np.ones_like(x)])
+    b = x * x + y * y
+    try:
+        sol, *_ = np.linalg.lstsq(a, b, rcond=None)
+    except np.linalg.LinAlgError:
+        return None
+    cx, cy = sol[0] / 2, sol[1] / 2
+    r2 = sol[2] + cx * cx + cy * cy
+    if r2 <= 0:
+        return None
+    return float(cx), float(cy), float(np.sqrt(r2))
+
+
+def measure(rgb: np.ndarray) -> dict[str, float]:
+    """All gate metrics for one RGB uint8 image (no decisions)."""
+    h0, w0 = rgb.shape[:2]
+    scale = WORK_SIDE / max(h0, w0)
+    small = cv2.resize(rgb, (max(1, round(w0 * scale)), max(1, round(h0 * scale))), interpolation=cv2.INTER_AREA)
+    h, w = small.shape[:2]
+    m: dict[str, float] = {"min_side": float(min(h0, w0))}
+
+    bright = small.max(axis=2)
+    mask = (bright > 20).astype(np.uint8)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n <= 1:
+        m.update(fundus_fraction=0.0, redness=0.0, chroma=0.0, disc_fill=0.0, edge_fraction=1.0,
+                 centre_offset=1.0, sharpness=0.0, brightness=float(small.mean()), saturated_fraction=0.0)
+        return m
+    best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    blob = labels == best
+    area = float(blob.sum())
+    m["fundus_fraction"] = area / (h * w)
+
+    px = small[blob].astype(np.float32)
+    r, g, b = px[:, 0].mean(), px[:, 1].mean(), px[:, 2].mean()
+    m["redness"] = float(r / max(1.0, r + g + b))
+    m["chroma"] = float(np.abs(px[:, 0] - px[:, 2]).mean())
+    luma = 0.299 * px[:, 0] + 0.587 * px[:, 1] + 0.114 * px[:, 2]
+    m["brightness"] = float(luma.mean())
+    m["saturated_fraction"] = float((px.min(axis=1) > 245).mean())
+
+    # Field: fit a circle to the blob's boundary where it is NOT the frame edge, i.e. the
+    # camera's round aperture; a frame filled edge to edge has no such boundary.
+    contours, _ = cv2.findContours(blob.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    pts = np.concatenate([c.reshape(-1, 2) for c in contours]) if contours else np.zeros((0, 2), int)
+    on_edge = (pts[:, 0] <= 1) | (pts[:, 1] <= 1) | (pts[:, 0] >= w - 2) | (pts[:, 1] >= h - 2)
+    m["edge_fraction"] = float(on_edge.mean()) if len(pts) else 1.0
+    circle = _fit_circle(pts[~on_edge])
+    if circle is None or circle[2] < 0.15 * min(h, w) or circle[2] > 2.0 * max(h, w):
+        m["disc_fill"] = 0.0
+        m["centre_offset"] = 1.0
+    else:
+        cx, cy, rad = circle
+        m["disc_fill"] = float(min(1.0, area / (np.pi * rad * rad)))
+        m["centre_offset"] = float(np.hypot(cx - w / 2, cy - h / 2) / rad)
+
+    # Focus: gradient energy of the green channel (best vessel contrast) inside an eroded
+    # blob, measured after resizing the blob's bounding box to a fixed 256 px so that the
+    # number does not depend on the camera resolution or on how much black margin it has.
+    x, y, bw, bh = stats[best, :4]
+    green = rgb[..., 1]
+    x0, y0 = int(x / scale), int(y / scale)
+    x1, y1 = int(np.ceil((x + bw) / scale)), int(np.ceil((y + bh) / scale))
+    crop = cv2.resize(green[y0:y1, x0:x1], (256, 256), interpolation=cv2.INTER_AREA).astype(np.float32)
+    inner = cv2.resize(blob[y : y + bh, x : x + bw].astype(np.uint8), (256, 256), interpolation=cv2.INTER_NEAREST)
+    inner = cv2.erode(inner, np.ones((15, 15), np.uint8)).astype(bool)
+    if inner.sum() < 100:
+        m["sharpness"] = 0.0
+    else:
+        lap = cv2.Laplacian(crop, cv2.CV_32F, ksize=3)
+        # Normalised by the local brightness so a dim but sharp photo is not called blurred.
+        m["sharpness"] = float(np.abs(lap[inner]).mean() / max(8.0, crop[inner].mean()) * 100.0)
+    return m
+
+
+def decide(m: dict[str, float], t: dict[str, float] | None = None) -> tuple[QualityIssue, ...]:
+    t = THRESHOLDS if t is None else t
+    codes: list[str] = []
+    if m["min_side"] < t["min_side"]:
+        codes.append("too_small")
+    if (
+        m["fundus_fraction"] < t["min_fundus_fraction"]
+        and m["brightness"] >= t["min_brightness"]
+        or m["redness"] < t["min_redness"]
+        or m["chroma"] < t["min_chroma"]
+    ):
+        # A fundus that is merely dark still has its colour; one with no red/orange
+        # cast at all, or nothing lit, is not a fundus photograph.
+        if not (m["brightness"] < t["min_brightness"] and m["fundus_fraction"] > 0.05 and m["redness"] >= t["min_redness"]):
+            codes.append("no_fundus")
+    if "no_fundus" not in codes:
+        if m["brightness"] < t["min_brightness"]:
+            codes.append("too_dark")
+        elif m["brightness"] > t["max_brightness"] or m["saturated_fraction"] > t["max_saturated_fraction"]:
+            codes.append("overexposed")
+        if m["edge_fraction"] > t["max_edge_fraction"] or m["centre_offset"] > t["max_centre_offset"] or m["disc_fill"] < t["min_disc_fill"]:
+            codes.append("poor_field")
+        if m["sharpness"] < t["min_sharpness"] and "too_dark" not in codes:
+            codes.append("blurred")
+    return tuple(QualityIssue(c, MESSAGES[c]) for c in codes)
+
+
+def assess_quality(rgb: np.ndarray) -> QualityResult:
+    """Is this photo gradable? Reasons a health worker can act on if not."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError("assess_quality expects an RGB uint8 array of shape (H, W, 3)")
+    m = measure(rgb)
+    issues = decide(m)
+    return QualityResult(gradable=not issues, issues=issues, metrics=m)

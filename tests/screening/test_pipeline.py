@@ -1,0 +1,101 @@
+"""Inference, idempotency and the sweeper, calling the services directly (the worker's behaviour
+under delivery is tested in tests/e2e and tests/reliability)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from accounts.models import AdminAlert
+from screening import services
+from screening.models import EyeResult, Screening
+from tests.factories import HealthWorkerFactory, PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def queued(fundus_jpeg, django_capture_on_commit_callbacks):
+    hw = HealthWorkerFactory()
+    patient = PatientFactory(site=hw.site_membership.site, has_diabetes=True)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        screening = services.screening_submit(
+            user=hw, patient_id=patient.id,
+            left_image=SimpleUploadedFile("l.jpg", fundus_jpeg), right_image=SimpleUploadedFile("r.jpg", fundus_jpeg),
+            symptoms=["dryness"],
+        )
+    assert len(callbacks) == 1  # the inference task, sent only after commit
+    return screening
+
+
+def test_inference_stores_results_triage_and_reasons(queued):
+    assert services.screening_run_inference(screening_id=queued.id) == "completed"
+    queued.refresh_from_db()
+    assert queued.status == "completed" and queued.attempts == 1
+    assert queued.triage and queued.reasons and queued.model_version
+    results = list(EyeResult.objects.filter(screening=queued))
+    assert {r.eye for r in results} == {"left", "right"}
+    for r in results:
+        assert set(r.probabilities) == set("NDGCAHMO")
+        assert all(0.0 <= p <= 1.0 for p in r.probabilities.values())
+        assert r.heatmap_path.endswith(".png")
+
+
+def test_a_redelivered_task_changes_nothing(queued, django_capture_on_commit_callbacks):
+    services.screening_run_inference(screening_id=queued.id)
+    before = list(EyeResult.objects.filter(screening=queued).values_list("id", flat=True))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert services.screening_run_inference(screening_id=queued.id) == "already_finished"
+    assert callbacks == []  # no second downstream step
+    assert list(EyeResult.objects.filter(screening=queued).values_list("id", flat=True)) == before
+
+
+def test_delivery_after_a_crash_mid_inference_completes_once(queued):
+    # A worker claimed it and died: status processing, one attempt spent.
+    Screening.objects.filter(pk=queued.id).update(status="processing", attempts=1)
+    assert services.screening_run_inference(screening_id=queued.id) == "completed"
+    queued.refresh_from_db()
+    assert queued.attempts == 2
+    assert EyeResult.objects.filter(screening=queued).count() == 2
+
+
+def test_out_of_attempts_fails_with_one_admin_alert(queued, settings):
+    Screening.objects.filter(pk=queued.id).update(status="processing", attempts=settings.SCREENING_MAX_ATTEMPTS)
+    assert services.screening_run_inference(screening_id=queued.id) == "failed"
+    assert services.screening_run_inference(screening_id=queued.id) == "already_finished"
+    queued.refresh_from_db()
+    assert queued.status == "failed"
+    assert AdminAlert.objects.filter(kind="screening_failed", object_ref=f"screening:{queued.id}").count() == 1
+
+
+def test_sweeper_requeues_stuck_and_gives_up_on_exhausted(queued, settings, django_capture_on_commit_callbacks):
+    old = timezone.now() - dt.timedelta(seconds=settings.SCREENING_STUCK_AFTER_SECONDS + 5)
+    Screening.objects.filter(pk=queued.id).update(queued_at=old)
+    hw = queued.health_worker
+    exhausted = Screening.objects.create(
+        site=queued.site, patient=queued.patient, health_worker=hw, status="processing",
+        attempts=settings.SCREENING_MAX_ATTEMPTS, started_at=old,
+    )
+    fresh = Screening.objects.create(site=queued.site, patient=queued.patient, health_worker=hw,
+                                     status="queued", queued_at=timezone.now())
+    result = services.screening_sweep_stuck()
+    assert result == {"requeued": 1, "failed": 1}
+    exhausted.refresh_from_db()
+    fresh.refresh_from_db()
+    assert exhausted.status == "failed" and fresh.status == "queued"
+    # The requeued one is not re-sent by the next sweep while its copy waits.
+    assert services.screening_sweep_stuck() == {"requeued": 0, "failed": 0}
+
+
+def test_risk_factor_rule_changes_triage(queued):
+    from screening.models import TriageRule
+
+    # With diabetes the D threshold drops to almost zero: any D probability is a finding.
+    TriageRule.objects.create(class_code="D", risk_factor="has_diabetes", threshold=0.0001)
+    services.screening_run_inference(screening_id=queued.id)
+    queued.refresh_from_db()
+    assert "D" in queued.findings
+    assert queued.triage in {"referable", "urgent"}
