@@ -69,3 +69,81 @@ class AdminAlert(models.Model):
                 name="one_open_alert_per_object",
             )
         ]
+
+
+class AuditEventQuerySet(models.QuerySet):
+    """Audit rows are written once, by accounts.audit.audit_record, and never changed.
+
+    Bulk update/delete are refused here; the PostgreSQL trigger (migration 0002) refuses them for
+    any other path (raw SQL, another client), so the application cannot rewrite history."""
+
+    def update(self, **kwargs):
+        raise PermissionError("audit events are append-only")
+
+    def delete(self):
+        raise PermissionError("audit events are append-only")
+
+    _raw_delete = delete
+
+
+class AuditEvent(models.Model):
+    """One access to patient data (or a sign-in attempt): who, what, when, from where, outcome.
+
+    Tamper-evident: ``hash`` = sha256(prev_hash + canonical JSON of the other fields), and
+    ``prev_hash`` is the previous row's hash, so editing or removing any row breaks the chain from
+    there on (``manage.py verify_audit_chain``)."""
+
+    class Action(models.TextChoices):
+        READ = "read", _("Read")
+        CREATE = "create", _("Create")
+        UPDATE = "update", _("Update")
+        DELETE = "delete", _("Delete")
+        LOGIN = "login", _("Sign-in")
+        LOGIN_FAILED = "login_failed", _("Failed sign-in")
+        DENIED = "denied", _("Denied")
+        EXPORT = "export", _("Export")
+
+    class ActorType(models.TextChoices):
+        USER = "user", _("User")
+        KIOSK = "kiosk", _("Kiosk")
+        ANONYMOUS = "anonymous", _("Anonymous")
+        SYSTEM = "system", _("System")
+
+    created_at = models.DateTimeField(_("when (UTC)"), db_index=True)
+    actor_type = models.CharField(_("actor type"), max_length=10, choices=ActorType.choices)
+    # A plain integer, not a foreign key: deleting a user must neither cascade into the audit trail
+    # nor need an UPDATE of it (SET_NULL); the username is kept as it was at the time.
+    actor_id = models.BigIntegerField(_("user id"), null=True, blank=True, db_index=True)
+    actor_username = models.CharField(_("username"), max_length=150, blank=True, db_index=True)
+    kiosk_id = models.CharField(_("kiosk"), max_length=32, blank=True)
+    action = models.CharField(_("action"), max_length=14, choices=Action.choices, db_index=True)
+    object_type = models.CharField(_("object type"), max_length=60, blank=True, db_index=True)
+    object_ids = models.JSONField(_("object ids"), default=list, blank=True)
+    url_name = models.CharField(_("URL name"), max_length=120, blank=True)
+    path = models.CharField(_("path"), max_length=500, blank=True)
+    method = models.CharField(_("method"), max_length=10, blank=True)
+    status_code = models.PositiveSmallIntegerField(_("outcome (HTTP status)"), null=True, blank=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
+    extra = models.JSONField(_("details"), default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        indexes = [models.Index(fields=["object_type", "created_at"], name="audit_object_when")]
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("audit events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("audit events are append-only")
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_username or self.actor_type} {self.action} {self.object_type}"

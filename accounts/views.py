@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
-from django.views.decorators.http import require_POST
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import Role
 
@@ -46,3 +48,86 @@ def set_language(request: HttpRequest) -> HttpResponse:
     response = redirect(next_url)
     response.set_cookie("django_language", language, samesite="Lax")
     return response
+
+
+# --- two-factor (TOTP) -------------------------------------------------------------------------
+def _qr_svg(data: str) -> str:
+    """The otpauth URI as an inline SVG QR code (no image request, no third-party service)."""
+    import qrcode
+    import qrcode.image.svg
+
+    image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
+    return image.to_string(encoding="unicode")
+
+
+def _safe_next(request: HttpRequest, value: str | None) -> str:
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    if value and url_has_allowed_host_and_scheme(value, allowed_hosts={request.get_host()},
+                                                 require_https=request.is_secure()):
+        return value
+    return reverse("home")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def otp_setup(request: HttpRequest) -> HttpResponse:
+    """Enrol a TOTP authenticator: show the otpauth URI and its QR code, confirm with a code.
+
+    Offered to the roles in OTP_REQUIRED_ROLES. Once a device is confirmed, every later sign-in
+    asks for a code. Re-enrolling (a lost phone) is an administrator's job: they delete the device
+    in the admin, so a stolen password alone can never swap the authenticator."""
+    from django_otp import login as otp_login
+    from django_otp import user_has_device
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts.security import otp_available_for
+
+    if not otp_available_for(request.user):
+        return render(request, "accounts/no_role.html", status=403)
+    if user_has_device(request.user, confirmed=True):
+        return render(request, "accounts/otp_setup.html", {"enrolled": True})
+    device = TOTPDevice.objects.filter(user=request.user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=request.user, name="default", confirmed=False)
+    error = ""
+    if request.method == "POST":
+        token = request.POST.get("token", "").strip()[:16]
+        if token.isdigit() and device.verify_token(token):
+            device.confirmed = True
+            device.save(update_fields=["confirmed"])
+            otp_login(request, device)
+            messages.success(request, _("Two-factor authentication is on."))
+            return redirect("home")
+        error = _("That code is not right. Check the time on your phone and try the current code.")
+    uri = device.config_url
+    return render(request, "accounts/otp_setup.html",
+                  {"uri": uri, "qr_svg": _qr_svg(uri), "error": error, "enrolled": False},
+                  status=400 if error else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def otp_verify(request: HttpRequest) -> HttpResponse:
+    """The second step after the password, for users with a confirmed device."""
+    from django_otp import login as otp_login
+    from django_otp import match_token
+
+    from accounts.audit import audit_record
+
+    next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
+    if request.user.is_verified():
+        return redirect(next_url)
+    error = ""
+    if request.method == "POST":
+        token = request.POST.get("token", "").strip()[:16]
+        device = match_token(request.user, token) if token.isdigit() else None
+        if device is not None:
+            otp_login(request, device)
+            return redirect(next_url)
+        audit_record(action="login_failed", user=request.user, object_type="user",
+                     object_ids=[request.user.pk], request=request, url_name="accounts:otp_verify",
+                     extra={"stage": "otp"})
+        error = _("That code is not right. Try the code your authenticator shows now.")
+    return render(request, "accounts/otp_verify.html", {"error": error, "next": next_url},
+                  status=400 if error else 200)

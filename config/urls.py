@@ -23,6 +23,7 @@ urlpatterns = [
     path("screening/", include("screening.urls")),
     path("pharmacy/", include("pharmacy.urls")),
     path("referrals/", include("referrals.urls")),
+    path("dashboard/", include("dashboard.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
 ]

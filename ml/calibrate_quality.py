@@ -5,7 +5,7 @@ Three sets, all built here so the numbers can be reproduced:
 * real: the ODIR-5K images (nearly all gradable): the false-reject rate must be <= 2%;
 * degraded: a copy of each sampled real image, degraded one way, each way at a strength
   that makes the photo ungradable: Gaussian blur (sigma 1-2% of the side), dark (x0.10-0.25),
-  overexposed (x2.8-4 gain), off-centre (fundus shifted 30-45% of the frame, or a 45-60%
+  overexposed (washed out: 255 - (255 - x) * 0.10-0.30, inside the field), off-centre (fundus shifted 30-45% of the frame, or a 45-60%
   window cut from one side), each of which must be caught (>= 95%);
 * non-fundus: scikit-image's sample photographs (face, cat, coffee, rocket, documents,
   textures, microscopy, ...), each also as random crops and flips; must be caught (>= 95%).
@@ -77,7 +77,12 @@ def degrade(img: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
     if kind == "dark":
         return (img.astype(np.float32) * rng.uniform(0.10, 0.25)).astype(np.uint8)
     if kind == "overexposed":
-        return np.clip(img.astype(np.float32) * rng.uniform(2.8, 4.0) + 20, 0, 255).astype(np.uint8)
+        # Washed out: everything pushed towards white, detail and colour compressed.
+        # Only the lit field is washed out: the camera's black margin stays black.
+        keep = rng.uniform(0.10, 0.30)
+        field = img.max(axis=2, keepdims=True) > 20
+        washed = (255 - (255 - img.astype(np.float32)) * keep).astype(np.uint8)
+        return np.where(field, washed, img)
     if kind == "off_centre":
         if rng.random() < 0.5:
             # Camera pointed beside the pupil: the round field slides out of the frame.

@@ -127,16 +127,28 @@ class CandidatesApi(APIView):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         result, source = selectors.referral_candidates_for_screening(
-            user=request.user, screening_id=v["screening"], latitude=v.get("latitude"),
-            longitude=v.get("longitude"), specialties=v.get("specialties"), k=v["k"],
+            user=request.user,
+            screening_id=v["screening"],
+            latitude=v.get("latitude"),
+            longitude=v.get("longitude"),
+            specialties=v.get("specialties"),
+            k=v["k"],
         )
-        return Response({
-            "radius_km": result.radius_km,
-            "origin": {"latitude": result.origin[0], "longitude": result.origin[1], "source": source},
-            "required_specialties": result.required,
-            "urgent": result.urgent,
-            "candidates": [candidate_dict(c, rank=i + 1) for i, c in enumerate(result.candidates)],
-        })
+        return Response(
+            {
+                "radius_km": result.radius_km,
+                "origin": {
+                    "latitude": result.origin[0],
+                    "longitude": result.origin[1],
+                    "source": source,
+                },
+                "required_specialties": result.required,
+                "urgent": result.urgent,
+                "candidates": [
+                    candidate_dict(c, rank=i + 1) for i, c in enumerate(result.candidates)
+                ],
+            }
+        )
 
 
 class ReferralListCreateApi(APIView):
@@ -151,8 +163,12 @@ class ReferralListCreateApi(APIView):
 
     @extend_schema(
         operation_id="referrals_list",
-        parameters=[OpenApiParameter("status", str), OpenApiParameter("screening", int),
-                    OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
+        parameters=[
+            OpenApiParameter("status", str),
+            OpenApiParameter("screening", int),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("offset", int),
+        ],
         responses={200: ReferralOutSerializer(many=True), **_errors(400, 401)},
     )
     def get(self, request: Request) -> Response:
@@ -176,15 +192,19 @@ class ReferralListCreateApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         referral = services.referral_send(
-            user=request.user, screening_id=data.validated_data["screening"],
-            hospital_id=data.validated_data["hospital"], note=data.validated_data.get("note", ""),
+            user=request.user,
+            screening_id=data.validated_data["screening"],
+            hospital_id=data.validated_data["hospital"],
+            note=data.validated_data.get("note", ""),
         )
         return Response(referral_dict(referral, detail=True), status=status.HTTP_201_CREATED)
 
 
 class ReferralDetailApi(APIView):
-    @extend_schema(operation_id="referrals_retrieve",
-                   responses={200: ReferralOutSerializer, **_errors(401, 404)})
+    @extend_schema(
+        operation_id="referrals_retrieve",
+        responses={200: ReferralOutSerializer, **_errors(401, 404)},
+    )
     def get(self, request: Request, referral_id: int) -> Response:
         referral = selectors.referral_get_for_user(user=request.user, referral_id=referral_id)
         return Response(referral_dict(referral, detail=True))
@@ -224,25 +244,35 @@ class ReferralAcceptApi(_TransitionApi):
         appointment_at = serializers.DateTimeField()
         note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
-    @extend_schema(operation_id="referrals_accept", request=InputSerializer, responses=TRANSITION_RESPONSES)
+    @extend_schema(
+        operation_id="referrals_accept", request=InputSerializer, responses=TRANSITION_RESPONSES
+    )
     def post(self, request: Request, referral_id: int) -> Response:
         return super().post(request, referral_id)
 
     def act(self, request, referral_id, data):
-        return services.referral_accept(user=request.user, referral_id=referral_id,
-                                        appointment_at=data["appointment_at"], note=data.get("note", ""))
+        return services.referral_accept(
+            user=request.user,
+            referral_id=referral_id,
+            appointment_at=data["appointment_at"],
+            note=data.get("note", ""),
+        )
 
 
 class ReferralDeclineApi(_TransitionApi):
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=2000)
 
-    @extend_schema(operation_id="referrals_decline", request=InputSerializer, responses=TRANSITION_RESPONSES)
+    @extend_schema(
+        operation_id="referrals_decline", request=InputSerializer, responses=TRANSITION_RESPONSES
+    )
     def post(self, request: Request, referral_id: int) -> Response:
         return super().post(request, referral_id)
 
     def act(self, request, referral_id, data):
-        return services.referral_decline(user=request.user, referral_id=referral_id, reason=data["reason"])
+        return services.referral_decline(
+            user=request.user, referral_id=referral_id, reason=data["reason"]
+        )
 
 
 class NoteSerializer(serializers.Serializer):
@@ -252,25 +282,31 @@ class NoteSerializer(serializers.Serializer):
 class ReferralAttendedApi(_TransitionApi):
     InputSerializer = NoteSerializer
 
-    @extend_schema(operation_id="referrals_attended", request=NoteSerializer, responses=TRANSITION_RESPONSES)
+    @extend_schema(
+        operation_id="referrals_attended", request=NoteSerializer, responses=TRANSITION_RESPONSES
+    )
     def post(self, request: Request, referral_id: int) -> Response:
         return super().post(request, referral_id)
 
     def act(self, request, referral_id, data):
-        return services.referral_mark_attended(user=request.user, referral_id=referral_id,
-                                               note=data.get("note", ""))
+        return services.referral_mark_attended(
+            user=request.user, referral_id=referral_id, note=data.get("note", "")
+        )
 
 
 class ReferralNoShowApi(_TransitionApi):
     InputSerializer = NoteSerializer
 
-    @extend_schema(operation_id="referrals_no_show", request=NoteSerializer, responses=TRANSITION_RESPONSES)
+    @extend_schema(
+        operation_id="referrals_no_show", request=NoteSerializer, responses=TRANSITION_RESPONSES
+    )
     def post(self, request: Request, referral_id: int) -> Response:
         return super().post(request, referral_id)
 
     def act(self, request, referral_id, data):
-        return services.referral_mark_no_show(user=request.user, referral_id=referral_id,
-                                              note=data.get("note", ""))
+        return services.referral_mark_no_show(
+            user=request.user, referral_id=referral_id, note=data.get("note", "")
+        )
 
 
 class ReferralCompleteApi(_TransitionApi):
@@ -278,24 +314,32 @@ class ReferralCompleteApi(_TransitionApi):
         diagnosis = serializers.CharField(max_length=2000)
         notes = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
-    @extend_schema(operation_id="referrals_complete", request=InputSerializer, responses=TRANSITION_RESPONSES)
+    @extend_schema(
+        operation_id="referrals_complete", request=InputSerializer, responses=TRANSITION_RESPONSES
+    )
     def post(self, request: Request, referral_id: int) -> Response:
         return super().post(request, referral_id)
 
     def act(self, request, referral_id, data):
-        return services.referral_complete(user=request.user, referral_id=referral_id,
-                                          diagnosis=data["diagnosis"], notes=data.get("notes", ""))
+        return services.referral_complete(
+            user=request.user,
+            referral_id=referral_id,
+            diagnosis=data["diagnosis"],
+            notes=data.get("notes", ""),
+        )
 
 
 class ReferralCancelApi(_TransitionApi):
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
-    @extend_schema(operation_id="referrals_cancel", request=InputSerializer, responses=TRANSITION_RESPONSES)
+    @extend_schema(
+        operation_id="referrals_cancel", request=InputSerializer, responses=TRANSITION_RESPONSES
+    )
     def post(self, request: Request, referral_id: int) -> Response:
         return super().post(request, referral_id)
 
     def act(self, request, referral_id, data):
-        return services.referral_cancel(user=request.user, referral_id=referral_id,
-                                        reason=data.get("reason", ""))
-
+        return services.referral_cancel(
+            user=request.user, referral_id=referral_id, reason=data.get("reason", "")
+        )

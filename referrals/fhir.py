@@ -59,7 +59,8 @@ def referral_fhir_bundle(referral: Referral) -> dict:
     request_url = _urn("ServiceRequest", referral.pk)
     reason_codes = [
         {"coding": [{"system": f"{SYSTEM}:finding", "code": f, "display": str(CLASS_NAMES[f])}]}
-        for f in (screening.findings or []) if f in CLASS_NAMES
+        for f in (screening.findings or [])
+        if f in CLASS_NAMES
     ] or [{"text": screening.triage}]
     service_request = {
         "resourceType": "ServiceRequest",
@@ -68,15 +69,30 @@ def referral_fhir_bundle(referral: Referral) -> dict:
         "status": REQUEST_STATUS[referral.status],
         "intent": "proposal" if referral.status == S.PROPOSED else "order",
         "priority": "urgent" if referral.is_urgent else "routine",
-        "category": [{"coding": [{"system": "http://snomed.info/sct", "code": "3457005",
-                                  "display": "Patient referral"}]}],
-        "code": {"text": "Referral to ophthalmology: "
-                 + ", ".join(referral.required_specialties or ["general"])},
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://snomed.info/sct",
+                        "code": "3457005",
+                        "display": "Patient referral",
+                    }
+                ]
+            }
+        ],
+        "code": {
+            "text": "Referral to ophthalmology: "
+            + ", ".join(referral.required_specialties or ["general"])
+        },
         "subject": subject,
         "authoredOn": _iso(referral.created_at),
         "reasonCode": reason_codes,
-        "supportingInfo": [{"identifier": {"system": f"{SYSTEM}:screening", "value": str(screening.pk)},
-                            "display": f"Screening {screening.pk}"}],
+        "supportingInfo": [
+            {
+                "identifier": {"system": f"{SYSTEM}:screening", "value": str(screening.pk)},
+                "display": f"Screening {screening.pk}",
+            }
+        ],
     }
     if performer:
         service_request["performer"] = [performer]

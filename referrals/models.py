@@ -67,7 +67,9 @@ class Hospital(models.Model):
             models.Index(
                 fields=["latitude", "longitude"],
                 include=["id"],
-                condition=Q(accepts_referrals=True, latitude__isnull=False, longitude__isnull=False),
+                condition=Q(
+                    accepts_referrals=True, latitude__isnull=False, longitude__isnull=False
+                ),
                 name="hospital_rankable_latlon",
             ),
         ]
@@ -87,7 +89,9 @@ class Hospital(models.Model):
                 name="hospital_coordinates_both_or_neither",
             ),
             # The same hospital imported twice (two CSV uploads, an admin and an import racing).
-            models.UniqueConstraint(Lower("name"), Lower("address"), name="hospital_unique_name_address"),
+            models.UniqueConstraint(
+                Lower("name"), Lower("address"), name="hospital_unique_name_address"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -13,10 +13,16 @@ def hospital_dict(hospital: Hospital | None) -> dict[str, Any] | None:
     if hospital is None:
         return None
     return {
-        "id": hospital.pk, "name": hospital.name, "name_en": hospital.name_en,
-        "address": hospital.address, "phone": hospital.phone, "latitude": hospital.latitude,
-        "longitude": hospital.longitude, "is_partner": hospital.is_partner,
-        "open_slots": hospital.open_slots, "typical_wait_days": hospital.typical_wait_days,
+        "id": hospital.pk,
+        "name": hospital.name,
+        "name_en": hospital.name_en,
+        "address": hospital.address,
+        "phone": hospital.phone,
+        "latitude": hospital.latitude,
+        "longitude": hospital.longitude,
+        "is_partner": hospital.is_partner,
+        "open_slots": hospital.open_slots,
+        "typical_wait_days": hospital.typical_wait_days,
     }
 
 
@@ -24,9 +30,15 @@ def candidate_dict(c: Candidate, *, rank: int) -> dict[str, Any]:
     return {
         "rank": rank,
         "hospital": {
-            "id": c.hospital_id, "name": c.name, "name_en": c.name_en, "address": c.address,
-            "phone": c.phone, "latitude": c.latitude, "longitude": c.longitude,
-            "is_partner": c.is_partner, "open_slots": c.open_slots,
+            "id": c.hospital_id,
+            "name": c.name,
+            "name_en": c.name_en,
+            "address": c.address,
+            "phone": c.phone,
+            "latitude": c.latitude,
+            "longitude": c.longitude,
+            "is_partner": c.is_partner,
+            "open_slots": c.open_slots,
             "typical_wait_days": c.typical_wait_days,
         },
         "distance_km": c.distance_km,
@@ -41,9 +53,13 @@ def snapshot_dict(s: dict[str, Any]) -> dict[str, Any]:
     return {
         "rank": s.get("rank"),
         "hospital": {
-            "id": s.get("hospital_id"), "name": s.get("name", ""), "name_en": s.get("name_en", ""),
-            "address": s.get("address", ""), "phone": s.get("phone", ""),
-            "latitude": s.get("latitude"), "longitude": s.get("longitude"),
+            "id": s.get("hospital_id"),
+            "name": s.get("name", ""),
+            "name_en": s.get("name_en", ""),
+            "address": s.get("address", ""),
+            "phone": s.get("phone", ""),
+            "latitude": s.get("latitude"),
+            "longitude": s.get("longitude"),
             "is_partner": s.get("is_partner", True),
         },
         "distance_km": s.get("distance_km"),
@@ -59,15 +75,21 @@ def referral_dict(referral: Referral, *, detail: bool) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": referral.pk,
         "screening": referral.screening_id,
-        "patient": {"pseudonym": patient.pseudonym, "name": patient.name,
-                    "birth_date": patient.birth_date.isoformat(), "sex": patient.sex,
-                    "phone": patient.phone},
+        "patient": {
+            "pseudonym": patient.pseudonym,
+            "name": patient.name,
+            "birth_date": patient.birth_date.isoformat(),
+            "sex": patient.sex,
+            "phone": patient.phone,
+        },
         "status": referral.status,
         "status_display": str(ReferralStatus(referral.status).label),
         "urgency": referral.urgency,
         "hospital": hospital_dict(referral.hospital),
         "required_specialties": referral.required_specialties,
-        "findings": [f"{f}: {CLASS_NAMES[f]}" for f in screening.findings or [] if f in CLASS_NAMES],
+        "findings": [
+            f"{f}: {CLASS_NAMES[f]}" for f in screening.findings or [] if f in CLASS_NAMES
+        ],
         "triage_reasons": [str(r) for r in screening.reasons or []],
         "appointment_at": referral.appointment_at,
         "decline_reason": referral.decline_reason,
@@ -83,9 +105,15 @@ def referral_dict(referral: Referral, *, detail: bool) -> dict[str, Any]:
     if detail:
         out["candidates"] = [snapshot_dict(s) for s in referral.candidates or []]
         out["events"] = [
-            {"kind": e.kind, "from_status": e.from_status, "to_status": e.to_status,
-             "hospital": e.hospital_id, "actor": e.actor.username if e.actor else None,
-             "note": e.note, "created_at": e.created_at}
+            {
+                "kind": e.kind,
+                "from_status": e.from_status,
+                "to_status": e.to_status,
+                "hospital": e.hospital_id,
+                "actor": e.actor.username if e.actor else None,
+                "note": e.note,
+                "created_at": e.created_at,
+            }
             for e in referral.events.select_related("actor").order_by("created_at", "id")
         ]
     return out

@@ -59,22 +59,33 @@ def required_specialties(*, findings: list[str], triage: str) -> list[str]:
     return sorted(needed, key=order.index)
 
 
-def validate_coordinates(latitude: Any, longitude: Any, *, field_prefix: str = "") -> tuple[float, float]:
+def validate_coordinates(
+    latitude: Any, longitude: Any, *, field_prefix: str = ""
+) -> tuple[float, float]:
     """Return floats or raise InvalidInput: numbers only, finite, within WGS-84 ranges."""
     result = []
     for name, value, limit in (("latitude", latitude, 90.0), ("longitude", longitude, 180.0)):
         label = f"{field_prefix}{name}"
         if value is None or value == "" or isinstance(value, bool):
-            raise InvalidInput(_("%(field)s is required.") % {"field": label}, field=label, code="missing_coordinates")
+            raise InvalidInput(
+                _("%(field)s is required.") % {"field": label},
+                field=label,
+                code="missing_coordinates",
+            )
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise InvalidInput(_("%(field)s must be a number.") % {"field": label}, field=label) from None
+            raise InvalidInput(
+                _("%(field)s must be a number.") % {"field": label}, field=label
+            ) from None
         if not math.isfinite(number):
-            raise InvalidInput(_("%(field)s must be a finite number.") % {"field": label}, field=label)
+            raise InvalidInput(
+                _("%(field)s must be a finite number.") % {"field": label}, field=label
+            )
         if not -limit <= number <= limit:
             raise InvalidInput(
-                _("%(field)s must be between -%(limit)s and %(limit)s.") % {"field": label, "limit": int(limit)},
+                _("%(field)s must be between -%(limit)s and %(limit)s.")
+                % {"field": label, "limit": int(limit)},
                 field=label,
             )
         result.append(number)
@@ -144,8 +155,17 @@ def _box(lat: float, lon: float, radius_km: float) -> Q:
 
 
 HOSPITAL_COLUMNS = (
-    "id", "name", "name_en", "address", "phone", "latitude", "longitude", "is_partner",
-    "open_slots", "weekly_capacity", "typical_wait_days",
+    "id",
+    "name",
+    "name_en",
+    "address",
+    "phone",
+    "latitude",
+    "longitude",
+    "is_partner",
+    "open_slots",
+    "weekly_capacity",
+    "typical_wait_days",
 )
 
 
@@ -175,8 +195,14 @@ def _specialties_of(hospital_ids: list[int]) -> dict[int, list[str]]:
     return out
 
 
-def score_terms(*, distance_km: float, required: list[str], has: set[str], open_slots: int,
-                typical_wait_days: int) -> dict[str, float]:
+def score_terms(
+    *,
+    distance_km: float,
+    required: list[str],
+    has: set[str],
+    open_slots: int,
+    typical_wait_days: int,
+) -> dict[str, float]:
     matched = [c for c in required if c in has]
     covered = len(matched)
     if covered < len(required) and SpecialtyCode.GENERAL in has:
@@ -194,8 +220,16 @@ def score(terms: dict[str, float], *, urgent: bool) -> float:
     return round(100.0 * sum(weights[k] * terms[k] for k in weights), 2)
 
 
-def _reasons(*, distance_km: float, required: list[str], has: set[str], open_slots: int,
-             wait: int, urgent: bool, is_partner: bool) -> list[dict]:
+def _reasons(
+    *,
+    distance_km: float,
+    required: list[str],
+    has: set[str],
+    open_slots: int,
+    wait: int,
+    urgent: bool,
+    is_partner: bool,
+) -> list[dict]:
     reasons: list[dict] = [{"code": "distance", "params": {"km": round(distance_km, 1)}}]
     matched = [c for c in required if c in has]
     missing = [c for c in required if c not in has]
@@ -204,7 +238,9 @@ def _reasons(*, distance_km: float, required: list[str], has: set[str], open_slo
     if missing:
         code = "specialty_general_cover" if SpecialtyCode.GENERAL in has else "specialty_missing"
         reasons.append({"code": code, "params": {"specialties": missing}})
-    reasons.append({"code": "open_slots" if open_slots else "no_open_slots", "params": {"n": open_slots}})
+    reasons.append(
+        {"code": "open_slots" if open_slots else "no_open_slots", "params": {"n": open_slots}}
+    )
     reasons.append({"code": "wait", "params": {"days": wait}})
     if is_partner:
         reasons.append({"code": "partner", "params": {}})
@@ -239,7 +275,9 @@ def reason_text(reason: dict) -> str:
         return _("No open slots this week")
     if code == "wait":
         days = p.get("days", 0)
-        return ngettext("Typical wait %(days)d day", "Typical wait %(days)d days", days) % {"days": days}
+        return ngettext("Typical wait %(days)d day", "Typical wait %(days)d days", days) % {
+            "days": days
+        }
     if code == "partner":
         return _("Partner hospital")
     if code == "urgent_weights":
@@ -247,9 +285,16 @@ def reason_text(reason: dict) -> str:
     return str(code)
 
 
-def rank_hospitals(*, latitude: float, longitude: float, required: list[str], urgent: bool,
-                   k: int = DEFAULT_K, radii: tuple[float, ...] = RADII_KM,
-                   exclude_ids: frozenset[int] = frozenset()) -> RankingResult:
+def rank_hospitals(
+    *,
+    latitude: float,
+    longitude: float,
+    required: list[str],
+    urgent: bool,
+    k: int = DEFAULT_K,
+    radii: tuple[float, ...] = RADII_KM,
+    exclude_ids: frozenset[int] = frozenset(),
+) -> RankingResult:
     """The top ``k`` hospitals by score among those within the smallest radius that holds ``k``.
 
     No hospital within the largest radius is not an error: the result is empty and ``radius_km``
@@ -261,7 +306,9 @@ def rank_hospitals(*, latitude: float, longitude: float, required: list[str], ur
     survivors: list[tuple[dict, float]] = []
     radius = radii[-1]
     for radius in radii:
-        rows = [r for r in _nearest_in_box(lat, lon, radius, SURVIVOR_CAP) if r["id"] not in exclude_ids]
+        rows = [
+            r for r in _nearest_in_box(lat, lon, radius, SURVIVOR_CAP) if r["id"] not in exclude_ids
+        ]
         survivors = []
         for row in rows:
             d = geodesic(origin, (row["latitude"], row["longitude"])).km
@@ -273,23 +320,43 @@ def rank_hospitals(*, latitude: float, longitude: float, required: list[str], ur
     candidates = []
     for row, d in survivors:
         has = set(specialties.get(row["id"], []))
-        terms = score_terms(distance_km=d, required=required, has=has, open_slots=row["open_slots"],
-                            typical_wait_days=row["typical_wait_days"])
+        terms = score_terms(
+            distance_km=d,
+            required=required,
+            has=has,
+            open_slots=row["open_slots"],
+            typical_wait_days=row["typical_wait_days"],
+        )
         candidates.append(
             Candidate(
-                hospital_id=row["id"], name=row["name"], name_en=row["name_en"],
-                address=row["address"], phone=row["phone"], latitude=row["latitude"],
-                longitude=row["longitude"], is_partner=row["is_partner"],
-                open_slots=row["open_slots"], weekly_capacity=row["weekly_capacity"],
-                typical_wait_days=row["typical_wait_days"], distance_km=round(d, 2),
-                specialties=sorted(has), matched=[c for c in required if c in has],
+                hospital_id=row["id"],
+                name=row["name"],
+                name_en=row["name_en"],
+                address=row["address"],
+                phone=row["phone"],
+                latitude=row["latitude"],
+                longitude=row["longitude"],
+                is_partner=row["is_partner"],
+                open_slots=row["open_slots"],
+                weekly_capacity=row["weekly_capacity"],
+                typical_wait_days=row["typical_wait_days"],
+                distance_km=round(d, 2),
+                specialties=sorted(has),
+                matched=[c for c in required if c in has],
                 score=score(terms, urgent=urgent),
-                reasons=_reasons(distance_km=d, required=required, has=has,
-                                 open_slots=row["open_slots"], wait=row["typical_wait_days"],
-                                 urgent=urgent, is_partner=row["is_partner"]),
+                reasons=_reasons(
+                    distance_km=d,
+                    required=required,
+                    has=has,
+                    open_slots=row["open_slots"],
+                    wait=row["typical_wait_days"],
+                    urgent=urgent,
+                    is_partner=row["is_partner"],
+                ),
             )
         )
     # Ties broken by distance, then id, so the order is stable between calls.
     candidates.sort(key=lambda c: (-c.score, c.distance_km, c.hospital_id))
-    return RankingResult(origin=origin, radius_km=radius, required=required, urgent=urgent,
-                         candidates=candidates[:k])
+    return RankingResult(
+        origin=origin, radius_km=radius, required=required, urgent=urgent, candidates=candidates[:k]
+    )

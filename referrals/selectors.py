@@ -69,7 +69,11 @@ def screenings_for_health_worker(*, user) -> QuerySet[Screening]:
 
 def screening_get_for_health_worker(*, user, screening_id: int) -> Screening:
     try:
-        return screenings_for_health_worker(user=user).select_related("patient", "site").get(pk=screening_id)
+        return (
+            screenings_for_health_worker(user=user)
+            .select_related("patient", "site")
+            .get(pk=screening_id)
+        )
     except Screening.DoesNotExist:
         raise NotFound(_("Screening not found.")) from None
 
@@ -123,13 +127,19 @@ def parse_specialties(raw: str | list[str]) -> list[str]:
     if unknown:
         raise InvalidInput(
             _("Unknown specialty: %(codes)s") % {"codes": ", ".join(unknown)},
-            field="specialties", code="unknown_specialty",
+            field="specialties",
+            code="unknown_specialty",
         )
     return list(dict.fromkeys(codes))
 
 
 def referral_candidates_for_screening(
-    *, user, screening_id: int, latitude=None, longitude=None, specialties: str | None = None,
+    *,
+    user,
+    screening_id: int,
+    latitude=None,
+    longitude=None,
+    specialties: str | None = None,
     k: int = ranking.DEFAULT_K,
 ) -> tuple[ranking.RankingResult, str]:
     """Rank hospitals for a screening the health worker can see. Coordinates and specialties may
@@ -142,15 +152,20 @@ def referral_candidates_for_screening(
         origin = referral_origin(screening=screening)
         if origin is None:
             raise InvalidInput(
-                _("Neither the patient's home nor the screening site has coordinates; "
-                  "add them or pass latitude and longitude."),
-                field="latitude", code="no_origin",
+                _(
+                    "Neither the patient's home nor the screening site has coordinates; "
+                    "add them or pass latitude and longitude."
+                ),
+                field="latitude",
+                code="no_origin",
             )
         lat, lon, source = origin
     required = (
         parse_specialties(specialties)
         if specialties is not None
-        else ranking.required_specialties(findings=screening.findings or [], triage=screening.triage)
+        else ranking.required_specialties(
+            findings=screening.findings or [], triage=screening.triage
+        )
     )
     result = ranking.rank_hospitals(
         latitude=lat, longitude=lon, required=required, urgent=screening_urgent(screening), k=k

@@ -52,7 +52,9 @@ def escalate_after_hours(urgency: str) -> float:
 
 def _rank_for(screening: Screening) -> dict[str, Any]:
     """The proposal fields for a screening: origin, urgency, required specialties, candidates."""
-    required = ranking.required_specialties(findings=screening.findings or [], triage=screening.triage)
+    required = ranking.required_specialties(
+        findings=screening.findings or [], triage=screening.triage
+    )
     urgent = screening_urgent(screening)
     fields: dict[str, Any] = {
         "urgency": Referral.Urgency.URGENT if urgent else Referral.Urgency.ROUTINE,
@@ -65,10 +67,18 @@ def _rank_for(screening: Screening) -> dict[str, Any]:
         fields["proposal_note"] = "no_origin"
         return fields
     lat, lon, source = origin
-    result = ranking.rank_hospitals(latitude=lat, longitude=lon, required=required, urgent=urgent,
-                                    k=getattr(settings, "REFERRAL_CANDIDATES", ranking.DEFAULT_K))
+    result = ranking.rank_hospitals(
+        latitude=lat,
+        longitude=lon,
+        required=required,
+        urgent=urgent,
+        k=getattr(settings, "REFERRAL_CANDIDATES", ranking.DEFAULT_K),
+    )
     fields.update(
-        origin_source=source, origin_latitude=lat, origin_longitude=lon, radius_km=result.radius_km,
+        origin_source=source,
+        origin_latitude=lat,
+        origin_longitude=lon,
+        radius_km=result.radius_km,
         candidates=[c.snapshot(rank=i + 1) for i, c in enumerate(result.candidates)],
         proposal_note="" if result.candidates else "none_in_range",
     )
@@ -81,9 +91,7 @@ def referral_propose_for_screening(*, screening_id: int) -> Referral | None:
     Idempotent: a screening that already has any referral (active, or cancelled by the health
     worker) gets nothing new, and the partial unique constraint on active referrals stops two
     concurrent deliveries of the task from both inserting. Returns the referral, or None."""
-    screening = (
-        Screening.objects.select_related("patient", "site").filter(pk=screening_id).first()
-    )
+    screening = Screening.objects.select_related("patient", "site").filter(pk=screening_id).first()
     if screening is None or screening.triage not in REFERRABLE_TRIAGE:
         return None
     existing = screening.referrals.order_by("-created_at").first()
@@ -93,8 +101,13 @@ def referral_propose_for_screening(*, screening_id: int) -> Referral | None:
     try:
         with transaction.atomic():
             referral = Referral.objects.create(screening=screening, status=S.PROPOSED, **fields)
-            _record(referral, kind=ReferralEvent.Kind.PROPOSED, from_status="", actor=None,
-                    note=fields["proposal_note"])
+            _record(
+                referral,
+                kind=ReferralEvent.Kind.PROPOSED,
+                from_status="",
+                actor=None,
+                note=fields["proposal_note"],
+            )
     except IntegrityError:
         # Another delivery of the same task won the race on one_active_referral_per_screening.
         return screening.referrals.filter(status__in=ACTIVE_STATUSES).first()
@@ -104,10 +117,16 @@ def referral_propose_for_screening(*, screening_id: int) -> Referral | None:
 # --- transitions ----------------------------------------------------------------------------
 
 
-def _record(referral: Referral, *, kind: str, from_status: str, actor, note: str = "") -> ReferralEvent:
+def _record(
+    referral: Referral, *, kind: str, from_status: str, actor, note: str = ""
+) -> ReferralEvent:
     event = ReferralEvent.objects.create(
-        referral=referral, kind=kind, from_status=from_status, to_status=referral.status,
-        hospital_id=referral.hospital_id, actor=actor if actor and actor.is_authenticated else None,
+        referral=referral,
+        kind=kind,
+        from_status=from_status,
+        to_status=referral.status,
+        hospital_id=referral.hospital_id,
+        actor=actor if actor and actor.is_authenticated else None,
         note=note,
     )
     transaction.on_commit(lambda: _enqueue_notify(event.pk))
@@ -120,9 +139,17 @@ def _enqueue_notify(event_id: int) -> None:
     referral_notify_patient.delay(event_id)
 
 
-def _transition(*, referral: Referral, expected: Iterable[str], to: str, kind: str, actor,
-                note: str = "", where: dict[str, Any] | None = None,
-                fields: dict[str, Any] | None = None) -> Referral:
+def _transition(
+    *,
+    referral: Referral,
+    expected: Iterable[str],
+    to: str,
+    kind: str,
+    actor,
+    note: str = "",
+    where: dict[str, Any] | None = None,
+    fields: dict[str, Any] | None = None,
+) -> Referral:
     """Move the referral from one of ``expected`` to ``to`` with a conditional UPDATE.
 
     The WHERE on status (and on ``where``, e.g. the hospital) is the lock: of two staff who accept
@@ -131,15 +158,18 @@ def _transition(*, referral: Referral, expected: Iterable[str], to: str, kind: s
     expected = list(expected)
     now = timezone.now()
     with transaction.atomic():
-        updated = Referral.objects.filter(pk=referral.pk, status__in=expected, **(where or {})).update(
-            status=to, updated_at=now, **(fields or {})
-        )
+        updated = Referral.objects.filter(
+            pk=referral.pk, status__in=expected, **(where or {})
+        ).update(status=to, updated_at=now, **(fields or {}))
         if updated != 1:
-            current = Referral.objects.filter(pk=referral.pk).values_list("status", flat=True).first()
+            current = (
+                Referral.objects.filter(pk=referral.pk).values_list("status", flat=True).first()
+            )
             raise Conflict(
                 _("This referral was changed by someone else; it is now %(status)s.")
                 % {"status": S(current).label if current else "?"},
-                code="status_conflict", details={"status": current},
+                code="status_conflict",
+                details={"status": current},
             )
         from_status = referral.status
         referral.refresh_from_db()
@@ -187,12 +217,19 @@ def referral_send(*, user, screening_id: int, hospital_id: Any, note: str = "") 
     if hospital is None:
         raise InvalidInput(_("Unknown hospital."), field="hospital", code="unknown_hospital")
     if not hospital.accepts_referrals:
-        raise InvalidInput(_("This hospital does not accept referrals."), field="hospital",
-                           code="not_accepting")
+        raise InvalidInput(
+            _("This hospital does not accept referrals."), field="hospital", code="not_accepting"
+        )
     note = _clean_text(note, field="note", required=False)
     now = timezone.now()
-    send_fields = {"hospital_id": hospital.pk, "sent_at": now, "responded_at": None,
-                   "appointment_at": None, "decline_reason": "", "escalation_exhausted": False}
+    send_fields = {
+        "hospital_id": hospital.pk,
+        "sent_at": now,
+        "responded_at": None,
+        "appointment_at": None,
+        "decline_reason": "",
+        "escalation_exhausted": False,
+    }
     active = screening.referrals.filter(status__in=ACTIVE_STATUSES).first()
     if active is None:
         fields = _rank_for(screening)
@@ -201,25 +238,44 @@ def referral_send(*, user, screening_id: int, hospital_id: Any, note: str = "") 
                 referral = Referral.objects.create(
                     screening=screening, status=S.SENT, hospital=hospital, sent_at=now, **fields
                 )
-                _record(referral, kind=ReferralEvent.Kind.SENT, from_status="", actor=user, note=note)
+                _record(
+                    referral, kind=ReferralEvent.Kind.SENT, from_status="", actor=user, note=note
+                )
         except IntegrityError:
             # Two health workers created a referral for the same screening at once.
-            raise Conflict(_("This screening already has an active referral."),
-                           code="active_referral_exists") from None
+            raise Conflict(
+                _("This screening already has an active referral."), code="active_referral_exists"
+            ) from None
         return referral
     if active.status not in (S.PROPOSED, S.DECLINED, S.NO_SHOW):
-        raise Conflict(_("This referral is already with a hospital."), code="already_sent",
-                       details={"referral": active.pk, "status": active.status})
-    return _transition(referral=active, expected=[active.status], to=S.SENT, kind=ReferralEvent.Kind.SENT,
-                       actor=user, note=note, fields=send_fields)
+        raise Conflict(
+            _("This referral is already with a hospital."),
+            code="already_sent",
+            details={"referral": active.pk, "status": active.status},
+        )
+    return _transition(
+        referral=active,
+        expected=[active.status],
+        to=S.SENT,
+        kind=ReferralEvent.Kind.SENT,
+        actor=user,
+        note=note,
+        fields=send_fields,
+    )
 
 
 def referral_cancel(*, user, referral_id: int, reason: str = "") -> Referral:
     referral = referral_get_for_user(user=user, referral_id=referral_id)
     _require_health_worker(user, referral)
     reason = _clean_text(reason, field="reason", required=False)
-    return _transition(referral=referral, expected=[S.PROPOSED, S.SENT, S.DECLINED, S.NO_SHOW, S.ACCEPTED],
-                       to=S.CANCELLED, kind=ReferralEvent.Kind.CANCELLED, actor=user, note=reason)
+    return _transition(
+        referral=referral,
+        expected=[S.PROPOSED, S.SENT, S.DECLINED, S.NO_SHOW, S.ACCEPTED],
+        to=S.CANCELLED,
+        kind=ReferralEvent.Kind.CANCELLED,
+        actor=user,
+        note=reason,
+    )
 
 
 def _parse_appointment(value: Any) -> dt.datetime:
@@ -233,7 +289,9 @@ def _parse_appointment(value: Any) -> dt.datetime:
         except ValueError:
             when = None
         if when is None:
-            raise InvalidInput(_("Give the appointment as a date and time."), field="appointment_at")
+            raise InvalidInput(
+                _("Give the appointment as a date and time."), field="appointment_at"
+            )
     if timezone.is_naive(when):
         when = timezone.make_aware(when)
     if when < timezone.now() - dt.timedelta(minutes=5):
@@ -250,34 +308,62 @@ def referral_accept(*, user, referral_id: int, appointment_at: Any, note: str = 
     hospital_id = _require_hospital_staff(user, referral)
     when = _parse_appointment(appointment_at)
     note = _clean_text(note, field="note", required=False)
-    return _transition(referral=referral, expected=[S.SENT], to=S.ACCEPTED, kind=ReferralEvent.Kind.ACCEPTED,
-                       actor=user, note=note, where={"hospital_id": hospital_id},
-                       fields={"appointment_at": when, "responded_at": timezone.now()})
+    return _transition(
+        referral=referral,
+        expected=[S.SENT],
+        to=S.ACCEPTED,
+        kind=ReferralEvent.Kind.ACCEPTED,
+        actor=user,
+        note=note,
+        where={"hospital_id": hospital_id},
+        fields={"appointment_at": when, "responded_at": timezone.now()},
+    )
 
 
 def referral_decline(*, user, referral_id: int, reason: Any) -> Referral:
     referral = referral_get_for_user(user=user, referral_id=referral_id)
     hospital_id = _require_hospital_staff(user, referral)
     reason = _clean_text(reason, field="reason", required=True)
-    return _transition(referral=referral, expected=[S.SENT], to=S.DECLINED, kind=ReferralEvent.Kind.DECLINED,
-                       actor=user, note=reason, where={"hospital_id": hospital_id},
-                       fields={"decline_reason": reason, "responded_at": timezone.now()})
+    return _transition(
+        referral=referral,
+        expected=[S.SENT],
+        to=S.DECLINED,
+        kind=ReferralEvent.Kind.DECLINED,
+        actor=user,
+        note=reason,
+        where={"hospital_id": hospital_id},
+        fields={"decline_reason": reason, "responded_at": timezone.now()},
+    )
 
 
 def referral_mark_attended(*, user, referral_id: int, note: str = "") -> Referral:
     referral = referral_get_for_user(user=user, referral_id=referral_id)
     hospital_id = _require_hospital_staff(user, referral)
     note = _clean_text(note, field="note", required=False)
-    return _transition(referral=referral, expected=[S.ACCEPTED], to=S.ATTENDED, kind=ReferralEvent.Kind.ATTENDED,
-                       actor=user, note=note, where={"hospital_id": hospital_id})
+    return _transition(
+        referral=referral,
+        expected=[S.ACCEPTED],
+        to=S.ATTENDED,
+        kind=ReferralEvent.Kind.ATTENDED,
+        actor=user,
+        note=note,
+        where={"hospital_id": hospital_id},
+    )
 
 
 def referral_mark_no_show(*, user, referral_id: int, note: str = "") -> Referral:
     referral = referral_get_for_user(user=user, referral_id=referral_id)
     hospital_id = _require_hospital_staff(user, referral)
     note = _clean_text(note, field="note", required=False)
-    return _transition(referral=referral, expected=[S.ACCEPTED], to=S.NO_SHOW, kind=ReferralEvent.Kind.NO_SHOW,
-                       actor=user, note=note, where={"hospital_id": hospital_id})
+    return _transition(
+        referral=referral,
+        expected=[S.ACCEPTED],
+        to=S.NO_SHOW,
+        kind=ReferralEvent.Kind.NO_SHOW,
+        actor=user,
+        note=note,
+        where={"hospital_id": hospital_id},
+    )
 
 
 def referral_complete(*, user, referral_id: int, diagnosis: Any, notes: Any = "") -> Referral:
@@ -286,11 +372,16 @@ def referral_complete(*, user, referral_id: int, diagnosis: Any, notes: Any = ""
     hospital_id = _require_hospital_staff(user, referral)
     diagnosis = _clean_text(diagnosis, field="diagnosis", required=True)
     notes = _clean_text(notes, field="notes", required=False)
-    return _transition(referral=referral, expected=[S.ATTENDED, S.ACCEPTED], to=S.COMPLETED,
-                       kind=ReferralEvent.Kind.COMPLETED, actor=user, note=diagnosis,
-                       where={"hospital_id": hospital_id},
-                       fields={"diagnosis": diagnosis, "outcome_notes": notes,
-                               "completed_at": timezone.now()})
+    return _transition(
+        referral=referral,
+        expected=[S.ATTENDED, S.ACCEPTED],
+        to=S.COMPLETED,
+        kind=ReferralEvent.Kind.COMPLETED,
+        actor=user,
+        note=diagnosis,
+        where={"hospital_id": hospital_id},
+        fields={"diagnosis": diagnosis, "outcome_notes": notes, "completed_at": timezone.now()},
+    )
 
 
 # --- escalation -----------------------------------------------------------------------------
@@ -301,8 +392,10 @@ def referrals_overdue(*, now: dt.datetime) -> list[int]:
     urgent_cut = now - dt.timedelta(hours=escalate_after_hours(Referral.Urgency.URGENT))
     return list(
         Referral.objects.filter(status=S.SENT, escalation_exhausted=False)
-        .filter(Q(urgency=Referral.Urgency.URGENT, sent_at__lte=urgent_cut)
-                | Q(urgency=Referral.Urgency.ROUTINE, sent_at__lte=routine_cut))
+        .filter(
+            Q(urgency=Referral.Urgency.URGENT, sent_at__lte=urgent_cut)
+            | Q(urgency=Referral.Urgency.ROUTINE, sent_at__lte=routine_cut)
+        )
         .order_by("sent_at")
         .values_list("pk", flat=True)[:500]
     )
@@ -327,35 +420,55 @@ def referral_escalate(*, referral_id: int, now: dt.datetime | None = None) -> st
         tried = set(
             referral.events.filter(hospital__isnull=False).values_list("hospital_id", flat=True)
         ) | {referral.hospital_id}
-        untried = [c["hospital_id"] for c in referral.candidates if c.get("hospital_id") not in tried]
+        untried = [
+            c["hospital_id"] for c in referral.candidates if c.get("hospital_id") not in tried
+        ]
         open_ids = set(
-            Hospital.objects.filter(pk__in=untried, accepts_referrals=True).values_list("pk", flat=True)
+            Hospital.objects.filter(pk__in=untried, accepts_referrals=True).values_list(
+                "pk", flat=True
+            )
         )
         next_id = next((pk for pk in untried if pk in open_ids), None)
         previous = referral.hospital
         if next_id is None:
-            Referral.objects.filter(pk=referral.pk).update(escalation_exhausted=True, updated_at=now)
+            Referral.objects.filter(pk=referral.pk).update(
+                escalation_exhausted=True, updated_at=now
+            )
             referral.escalation_exhausted = True
-            _record(referral, kind=ReferralEvent.Kind.ESCALATION_FAILED, from_status=S.SENT, actor=None,
-                    note=f"{previous} ({hours:g} h)")
+            _record(
+                referral,
+                kind=ReferralEvent.Kind.ESCALATION_FAILED,
+                from_status=S.SENT,
+                actor=None,
+                note=f"{previous} ({hours:g} h)",
+            )
             _alert(referral, previous)
             return "exhausted"
-        Referral.objects.filter(pk=referral.pk).update(hospital_id=next_id, sent_at=now, updated_at=now)
+        Referral.objects.filter(pk=referral.pk).update(
+            hospital_id=next_id, sent_at=now, updated_at=now
+        )
         referral.hospital_id = next_id
-        _record(referral, kind=ReferralEvent.Kind.ESCALATED, from_status=S.SENT, actor=None,
-                note=f"{previous} ({hours:g} h)")
+        _record(
+            referral,
+            kind=ReferralEvent.Kind.ESCALATED,
+            from_status=S.SENT,
+            actor=None,
+            note=f"{previous} ({hours:g} h)",
+        )
         return "escalated"
 
 
 def _alert(referral: Referral, hospital: Hospital | None) -> None:
     object_ref = f"referral:{referral.pk}"
-    if AdminAlert.objects.filter(kind="referral_unanswered", object_ref=object_ref,
-                                 resolved_at__isnull=True).exists():
+    if AdminAlert.objects.filter(
+        kind="referral_unanswered", object_ref=object_ref, resolved_at__isnull=True
+    ).exists():
         return
     try:
         with transaction.atomic():
             AdminAlert.objects.create(
-                kind="referral_unanswered", object_ref=object_ref,
+                kind="referral_unanswered",
+                object_ref=object_ref,
                 message=f"Referral {referral.pk} (screening {referral.screening_id}) was not answered "
                 f"by {hospital} and no further candidate hospital remains.",
             )
@@ -380,25 +493,36 @@ def _patient_message(event: ReferralEvent) -> str | None:
     hospital = event.hospital.name if event.hospital else ""
     kinds = ReferralEvent.Kind
     if event.kind == kinds.PROPOSED:
-        return _("EyeBridge: your eye screening needs a specialist visit. Your health worker will "
-                 "arrange a hospital with you.")
+        return _(
+            "EyeBridge: your eye screening needs a specialist visit. Your health worker will "
+            "arrange a hospital with you."
+        )
     if event.kind in (kinds.SENT, kinds.ESCALATED):
-        return _("EyeBridge: we have sent your referral to %(hospital)s. We will tell you when they "
-                 "give you an appointment.") % {"hospital": hospital}
+        return _(
+            "EyeBridge: we have sent your referral to %(hospital)s. We will tell you when they "
+            "give you an appointment."
+        ) % {"hospital": hospital}
     if event.kind == kinds.ACCEPTED:
         when = timezone.localtime(referral.appointment_at) if referral.appointment_at else None
         return _("EyeBridge: %(hospital)s has given you an appointment on %(when)s.") % {
-            "hospital": hospital, "when": date_format(when, "DATETIME_FORMAT") if when else "",
+            "hospital": hospital,
+            "when": date_format(when, "DATETIME_FORMAT") if when else "",
         }
     if event.kind == kinds.DECLINED:
-        return _("EyeBridge: %(hospital)s cannot see you. Your health worker will choose another "
-                 "hospital.") % {"hospital": hospital}
+        return _(
+            "EyeBridge: %(hospital)s cannot see you. Your health worker will choose another "
+            "hospital."
+        ) % {"hospital": hospital}
     if event.kind == kinds.NO_SHOW:
-        return _("EyeBridge: you missed your appointment at %(hospital)s. Your health worker will "
-                 "contact you to book again.") % {"hospital": hospital}
+        return _(
+            "EyeBridge: you missed your appointment at %(hospital)s. Your health worker will "
+            "contact you to book again."
+        ) % {"hospital": hospital}
     if event.kind == kinds.COMPLETED:
-        return _("EyeBridge: your visit to %(hospital)s is complete. Ask your health worker about "
-                 "the result.") % {"hospital": hospital}
+        return _(
+            "EyeBridge: your visit to %(hospital)s is complete. Ask your health worker about "
+            "the result."
+        ) % {"hospital": hospital}
     if event.kind == kinds.CANCELLED:
         return _("EyeBridge: your eye hospital referral has been cancelled.")
     return None  # attended and internal events: nothing new for the patient
@@ -410,7 +534,8 @@ def referral_event_notify(*, event_id: int) -> bool:
 
     event = (
         ReferralEvent.objects.select_related("referral__screening__patient", "hospital")
-        .filter(pk=event_id).first()
+        .filter(pk=event_id)
+        .first()
     )
     if event is None:
         return False
@@ -419,8 +544,9 @@ def referral_event_notify(*, event_id: int) -> bool:
     if body is None:
         return False
     patient = event.referral.screening.patient
-    message = message_send(to=patient.phone, body=body, topic="referral",
-                           dedupe_key=f"referral-event:{event.pk}")
+    message = message_send(
+        to=patient.phone, body=body, topic="referral", dedupe_key=f"referral-event:{event.pk}"
+    )
     return message is not None
 
 
@@ -434,8 +560,18 @@ def hospital_get(*, hospital_id: int) -> Hospital:
 # --- hospital registry import ---------------------------------------------------------------
 
 IMPORT_COLUMNS = (
-    "name", "name_en", "address", "latitude", "longitude", "phone", "is_partner",
-    "accepts_referrals", "weekly_capacity", "open_slots", "typical_wait_days", "specialties",
+    "name",
+    "name_en",
+    "address",
+    "latitude",
+    "longitude",
+    "phone",
+    "is_partner",
+    "accepts_referrals",
+    "weekly_capacity",
+    "open_slots",
+    "typical_wait_days",
+    "specialties",
 )
 IMPORT_REQUIRED = ("name", "latitude", "longitude")
 IMPORT_MAX_BYTES = 5 * 1024 * 1024
@@ -512,21 +648,27 @@ def hospitals_import_csv(*, data: bytes, dry_run: bool = False) -> ImportReport:
     reader.fieldnames = header
     missing = [c for c in IMPORT_REQUIRED if c not in header]
     if missing:
-        report.error(1, ",".join(missing), _("Missing column(s): %(cols)s") % {"cols": ", ".join(missing)})
+        report.error(
+            1, ",".join(missing), _("Missing column(s): %(cols)s") % {"cols": ", ".join(missing)}
+        )
         return report
     unknown_cols = [c for c in header if c not in IMPORT_COLUMNS]
     if unknown_cols:
-        report.error(1, ",".join(unknown_cols), _("Unknown column(s): %(cols)s") % {"cols": ", ".join(unknown_cols)})
+        report.error(
+            1,
+            ",".join(unknown_cols),
+            _("Unknown column(s): %(cols)s") % {"cols": ", ".join(unknown_cols)},
+        )
         return report
     specialties = {s.code: s for s in Specialty.objects.all()}
-    existing = {
-        (n.lower(), a.lower()) for n, a in Hospital.objects.values_list("name", "address")
-    }
+    existing = {(n.lower(), a.lower()) for n, a in Hospital.objects.values_list("name", "address")}
     seen: dict[tuple[str, str], int] = {}
     try:
         for line, raw in enumerate(reader, start=2):
             if line - 1 > IMPORT_MAX_ROWS:
-                report.error(line, "file", _("At most %(n)d rows per file.") % {"n": IMPORT_MAX_ROWS})
+                report.error(
+                    line, "file", _("At most %(n)d rows per file.") % {"n": IMPORT_MAX_ROWS}
+                )
                 break
             if None in raw:  # more cells than columns
                 report.error(line, "row", _("This row has more cells than the header."))
@@ -552,27 +694,50 @@ def hospitals_import_csv(*, data: bytes, dry_run: bool = False) -> ImportReport:
                 if flags[column] is None:
                     report.error(line, column, _("Use true or false."))
             counts = {}
-            for column, default in (("weekly_capacity", 0), ("open_slots", 0), ("typical_wait_days", 14)):
+            for column, default in (
+                ("weekly_capacity", 0),
+                ("open_slots", 0),
+                ("typical_wait_days", 14),
+            ):
                 counts[column] = _parse_count(row.get(column, ""), default)
                 if counts[column] is None:
                     report.error(line, column, _("Use a whole number from 0 to 999999."))
-            codes = [c.strip() for c in row.get("specialties", "").replace("|", ";").split(";") if c.strip()]
+            codes = [
+                c.strip()
+                for c in row.get("specialties", "").replace("|", ";").split(";")
+                if c.strip()
+            ]
             unknown = [c for c in codes if c not in specialties]
             if unknown:
-                report.error(line, "specialties",
-                             _("Unknown specialty: %(codes)s") % {"codes": ", ".join(unknown)})
+                report.error(
+                    line,
+                    "specialties",
+                    _("Unknown specialty: %(codes)s") % {"codes": ", ".join(unknown)},
+                )
             key = (name.lower(), row.get("address", "").lower())
             if name and key in seen:
-                report.error(line, "name", _("Duplicate of row %(row)d in this file.") % {"row": seen[key]})
+                report.error(
+                    line, "name", _("Duplicate of row %(row)d in this file.") % {"row": seen[key]}
+                )
             elif name and key in existing:
-                report.error(line, "name", _("This hospital (same name and address) is already registered."))
+                report.error(
+                    line, "name", _("This hospital (same name and address) is already registered.")
+                )
             seen.setdefault(key, line)
             if len(report.errors) == errors_before:
-                report.rows.append({
-                    "name": name, "name_en": row.get("name_en", ""), "address": row.get("address", ""),
-                    "latitude": lat, "longitude": lon, "phone": row.get("phone", ""), **flags,
-                    **counts, "specialties": list(dict.fromkeys(codes)),
-                })
+                report.rows.append(
+                    {
+                        "name": name,
+                        "name_en": row.get("name_en", ""),
+                        "address": row.get("address", ""),
+                        "latitude": lat,
+                        "longitude": lon,
+                        "phone": row.get("phone", ""),
+                        **flags,
+                        **counts,
+                        "specialties": list(dict.fromkeys(codes)),
+                    }
+                )
     except csv.Error as exc:
         report.error(reader.line_num, "file", _("The CSV is malformed: %(error)s") % {"error": exc})
     if not report.rows and not report.errors:
@@ -587,7 +752,11 @@ def hospitals_import_csv(*, data: bytes, dry_run: bool = False) -> ImportReport:
                 hospital.specialties.set([specialties[c] for c in codes])
                 row["specialties"] = codes
     except IntegrityError:
-        report.error(0, "file", _("Another import registered some of these hospitals meanwhile; nothing was imported."))
+        report.error(
+            0,
+            "file",
+            _("Another import registered some of these hospitals meanwhile; nothing was imported."),
+        )
         return report
     report.created = len(report.rows)
     return report

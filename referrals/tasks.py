@@ -11,8 +11,15 @@ def referral_propose_for_screening(screening_id: int) -> None:
     propose(screening_id=screening_id)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=30, time_limit=45,
-             autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=3)
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=30,
+    time_limit=45,
+    autoretry_for=(ConnectionError,),
+    retry_backoff=True,
+    max_retries=3,
+)
 def referral_notify_patient(event_id: int) -> None:
     """Text the patient about one referral event."""
     # Safe to run twice: message_send's dedupe key is per event.

@@ -2,7 +2,15 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from screening.models import EyeResult, Patient, Screening, ScreeningImage, Site, SiteMembership, TriageRule
+from screening.models import (
+    EyeResult,
+    Patient,
+    Screening,
+    ScreeningImage,
+    Site,
+    SiteMembership,
+    TriageRule,
+)
 
 
 @admin.register(Site)

@@ -16,10 +16,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts.models import AdminAlert, Role, User
+from accounts.models import AdminAlert, User
 from config.errors import Conflict, Forbidden, InvalidInput
 from screening import selectors, uploads
-from screening.quality_messages import quality_message
 from screening.models import (
     EyeResult,
     Patient,
@@ -29,6 +28,7 @@ from screening.models import (
     Symptom,
     TriageRule,
 )
+from screening.quality_messages import quality_message
 
 logger = logging.getLogger("eyebridge.screening")
 RISK_FIELDS = ("has_diabetes", "has_hypertension", "family_history_glaucoma", "high_myopia")

@@ -31,70 +31,89 @@ def fundus_jpeg() -> bytes:
     return buf.tobytes()
 
 
-@pytest.fixture
-def celery_worker_process(settings, tmp_path: Path):
-    """A real Celery worker (separate process, prefork pool) on Redis, against the test database.
-
-    Yields a handle with the worker's Popen and its log path. The queue is purged first so a
-    leftover message from an earlier run cannot interfere."""
+def worker_env(settings, **extra: str) -> dict[str, str]:
+    """Environment for a worker process that sees the test database, broker and media folder."""
     import os
-    import subprocess
-    import sys
-    import time
 
     from django.db import connection
 
-    from config.celery import app
-
     db = connection.settings_dict
-    env = {
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "TEST_DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
         "TEST_CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "ML_THREADS": "2",
+        **extra,
     }
+
+
+def purge_queues() -> None:
+    from config.celery import app
+
     with app.connection_for_write() as conn:
         for queue in ("inference", "default"):
             try:
                 conn.default_channel.queue_purge(queue)
             except Exception:  # noqa: S110 - queue does not exist yet
                 pass
-    log = tmp_path / "worker.log"
-    handle = open(log, "wb")  # noqa: SIM115
+
+
+class WorkerHandle:
+    def __init__(self, process, log_path: Path, handle) -> None:
+        self.process = process
+        self.log_path = log_path
+        self._handle = handle
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        import subprocess
+
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._handle.close()
+
+
+def start_worker(env: dict[str, str], log: Path, *, app: str = "config", queues: str = "inference,default",
+                 timeout: float = 90) -> WorkerHandle:
+    """Start `celery worker` (prefork, concurrency 1) and wait until it is ready."""
+    import subprocess
+    import sys
+    import time
+
+    handle = open(log, "ab")  # noqa: SIM115
+    start = log.stat().st_size if log.exists() else 0
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "inference,default", "-c", "1",
-         "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
-         "-n", f"test-{os.getpid()}@%h"],
+        [sys.executable, "-m", "celery", "-A", app, "worker", "-Q", queues, "-c", "1", "--loglevel=INFO",
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"test-{time.monotonic_ns()}@%h"],
         cwd=REPO_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if b"ready." in log.read_bytes():
-            break
+        if b"ready." in log.read_bytes()[start:]:
+            return WorkerHandle(proc, log, handle)
         if proc.poll() is not None:
-            raise RuntimeError("celery worker exited:\n" + log.read_text(errors="replace"))
+            break
         time.sleep(0.2)
-    else:
-        proc.kill()
-        raise RuntimeError("celery worker did not start:\n" + log.read_text(errors="replace"))
+    proc.kill()
+    raise RuntimeError("celery worker did not start:\n" + log.read_text(errors="replace")[-5000:])
 
-    class Worker:
-        process = proc
-        log_path = log
 
-        @staticmethod
-        def log_text() -> str:
-            return log.read_text(errors="replace")
-
+@pytest.fixture
+def celery_worker_process(settings, tmp_path: Path):
+    """A real Celery worker (separate process, prefork pool) on Redis, against the test database.
+    The queues are purged first so a leftover message from an earlier run cannot interfere."""
+    purge_queues()
+    worker = start_worker(worker_env(settings), tmp_path / "worker.log")
     try:
-        yield Worker
+        yield worker
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        handle.close()
+        worker.stop()

@@ -33,10 +33,14 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "accounts",
     "screening",
     "pharmacy",
     "referrals",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -47,14 +51,27 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # Outside the session checks, so that a timed-out or OTP-redirected request is audited too.
+    "accounts.audit.AuditMiddleware",
+    "accounts.security.SessionTimeoutMiddleware",
+    "accounts.security.OTPRequiredMiddleware",
     "accounts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "accounts.security.SecurityHeadersMiddleware",
+    # Last, as django-axes requires: turns a lockout flagged during authenticate() into a 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
+# Axes first: a locked-out username+IP is refused before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.AxesHttpBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
@@ -92,6 +109,32 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Sign-in security (accounts.security, accounts.audit) -----------------------------------
+# Brute force: 5 failures for one username from one IP lock that pair out for 15 minutes (a
+# health worker mistyping on another device is not locked out); a success resets the count.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_CLIENT_IP_CALLABLE = "accounts.audit.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.security.lockout_response"
+# Reverse proxies we run in front of the app; 0: X-Forwarded-For is ignored (client-controlled).
+AUDIT_TRUSTED_PROXY_COUNT = env_int("AUDIT_TRUSTED_PROXY_COUNT", 0)
+# Sessions: signed out after 30 minutes idle and 12 hours after sign-in, whatever the activity.
+SESSION_IDLE_TIMEOUT_SECONDS = env_int("SESSION_IDLE_TIMEOUT_SECONDS", 30 * 60)
+SESSION_ABSOLUTE_TIMEOUT_SECONDS = env_int("SESSION_ABSOLUTE_TIMEOUT_SECONDS", 12 * 3600)
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_TIMEOUT_SECONDS
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# Two-factor: users of these roles who have enrolled a TOTP device must pass the code step after
+# the password before any other page (and the API token endpoint needs the code too).
+OTP_REQUIRED_ROLES = env_list("OTP_REQUIRED_ROLES", ["admin", "pharmacist"])
+OTP_TOTP_ISSUER = "EyeBridge"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
 
 # Korean first: the health workers and patients this serves are in Korea.
 LANGUAGE_CODE = "ko"
@@ -171,6 +214,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Depth/size-limited JSON that refuses NaN/Infinity (deep nesting was a RecursionError 500).
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "config.api.exception_handler",
@@ -206,6 +255,9 @@ LOGGING = {
 REFERRAL_ESCALATE_AFTER_HOURS = env_int("REFERRAL_ESCALATE_AFTER_HOURS", 48)
 REFERRAL_ESCALATE_URGENT_AFTER_HOURS = env_int("REFERRAL_ESCALATE_URGENT_AFTER_HOURS", 4)
 REFERRAL_CANDIDATES = env_int("REFERRAL_CANDIDATES", 5)
+# Tile URL template for the referral map (e.g. a self-hosted tile server). Empty: no tiles, the
+# hospitals are drawn on a plain background (the portal serves no third-party assets).
+REFERRAL_MAP_TILE_URL = env_str("REFERRAL_MAP_TILE_URL", "")
 CELERY_BEAT_SCHEDULE["referrals-escalate"] = {
     "task": "referrals.tasks.referrals_escalate",
     "schedule": 300.0,

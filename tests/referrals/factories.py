@@ -48,7 +48,9 @@ class HospitalStaffFactory(UserFactory):
     @factory.post_generation
     def hospital(self, create: bool, extracted: Hospital | None, **kwargs) -> None:
         if create:
-            HospitalStaffMembership.objects.create(user=self, hospital=extracted or HospitalFactory())
+            HospitalStaffMembership.objects.create(
+                user=self, hospital=extracted or HospitalFactory()
+            )
 
 
 class ReferralFactory(factory.django.DjangoModelFactory):

@@ -67,7 +67,9 @@ def test_two_health_workers_sending_at_once_create_one_referral():
     other = HealthWorkerFactory(site=screening.site)
     h1, h2 = HospitalFactory(), HospitalFactory()
     outcomes = _race(
-        lambda: services.referral_send(user=screening.health_worker, screening_id=screening.pk, hospital_id=h1.pk),
+        lambda: services.referral_send(
+            user=screening.health_worker, screening_id=screening.pk, hospital_id=h1.pk
+        ),
         lambda: services.referral_send(user=other, screening_id=screening.pk, hospital_id=h2.pk),
     )
     assert sorted(outcomes) == ["conflict", "ok"], outcomes

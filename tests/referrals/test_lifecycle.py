@@ -23,9 +23,21 @@ S = ReferralStatus
 @pytest.fixture
 def hospitals():
     return [
-        HospitalFactory(name="서울대학교병원", latitude=37.5796, longitude=126.9990, specialties=["retina", "general"]),
-        HospitalFactory(name="세브란스병원", latitude=37.5622, longitude=126.9410, specialties=["retina"]),
-        HospitalFactory(name="김안과병원", latitude=37.5262, longitude=126.8964, specialties=["general", "cataract"]),
+        HospitalFactory(
+            name="서울대학교병원",
+            latitude=37.5796,
+            longitude=126.9990,
+            specialties=["retina", "general"],
+        ),
+        HospitalFactory(
+            name="세브란스병원", latitude=37.5622, longitude=126.9410, specialties=["retina"]
+        ),
+        HospitalFactory(
+            name="김안과병원",
+            latitude=37.5262,
+            longitude=126.8964,
+            specialties=["general", "cataract"],
+        ),
     ]
 
 
@@ -35,7 +47,9 @@ def referable_screening(**kwargs):
     return ScreeningFactory(**kwargs)
 
 
-def test_proposal_for_a_referable_screening_stores_ranked_candidates(hospitals, django_capture_on_commit_callbacks):
+def test_proposal_for_a_referable_screening_stores_ranked_candidates(
+    hospitals, django_capture_on_commit_callbacks
+):
     screening = referable_screening()
     with django_capture_on_commit_callbacks(execute=True):
         referral = services.referral_propose_for_screening(screening_id=screening.pk)
@@ -55,7 +69,9 @@ def test_proposal_for_a_referable_screening_stores_ranked_candidates(hospitals, 
 def test_proposal_prefers_the_patients_home_over_the_site(hospitals):
     patient = PatientFactory(home_latitude=35.1151, home_longitude=129.0422)  # lives in Busan
     busan = HospitalFactory(latitude=35.1006, longitude=129.0175, specialties=["retina"])
-    referral = services.referral_propose_for_screening(screening_id=referable_screening(patient=patient).pk)
+    referral = services.referral_propose_for_screening(
+        screening_id=referable_screening(patient=patient).pk
+    )
     assert referral.origin_source == Referral.Origin.HOME
     assert referral.candidates[0]["hospital_id"] == busan.pk
     assert referral.candidates[0]["distance_km"] == pytest.approx(2.77, abs=0.02)
@@ -118,53 +134,73 @@ def test_full_lifecycle_from_proposal_to_completion(hospitals, django_capture_on
     with django_capture_on_commit_callbacks(execute=True):
         referral = services.referral_propose_for_screening(screening_id=screening.pk)
         chosen = hospitals[1]
-        referral = services.referral_send(user=worker, screening_id=screening.pk, hospital_id=chosen.pk)
+        referral = services.referral_send(
+            user=worker, screening_id=screening.pk, hospital_id=chosen.pk
+        )
         assert referral.status == S.SENT and referral.hospital_id == chosen.pk
         staff = HospitalStaffFactory(hospital=chosen)
         when = timezone.now() + dt.timedelta(days=3)
-        referral = services.referral_accept(user=staff, referral_id=referral.pk, appointment_at=when)
+        referral = services.referral_accept(
+            user=staff, referral_id=referral.pk, appointment_at=when
+        )
         assert referral.appointment_at == when
         referral = services.referral_mark_attended(user=staff, referral_id=referral.pk)
-        referral = services.referral_complete(user=staff, referral_id=referral.pk,
-                                              diagnosis="Moderate NPDR, laser planned")
+        referral = services.referral_complete(
+            user=staff, referral_id=referral.pk, diagnosis="Moderate NPDR, laser planned"
+        )
     assert referral.status == S.COMPLETED
     history = list(referral.events.values_list("kind", "from_status", "to_status"))
     assert history == [
-        ("proposed", "", "proposed"), ("sent", "proposed", "sent"), ("accepted", "sent", "accepted"),
-        ("attended", "accepted", "attended"), ("completed", "attended", "completed"),
+        ("proposed", "", "proposed"),
+        ("sent", "proposed", "sent"),
+        ("accepted", "sent", "accepted"),
+        ("attended", "accepted", "attended"),
+        ("completed", "attended", "completed"),
     ]
     assert referral.events.get(kind="accepted").actor == staff
     # Every event but "attended" texts the patient, each once.
     topics = OutboundMessage.objects.filter(topic="referral", to=screening.patient.phone)
     assert topics.count() == 4
-    assert services.referral_event_notify(event_id=referral.events.get(kind="completed").pk) is False
+    assert (
+        services.referral_event_notify(event_id=referral.events.get(kind="completed").pk) is False
+    )
 
 
 def test_decline_needs_a_reason_and_then_the_health_worker_sends_elsewhere(hospitals):
     screening = referable_screening()
     services.referral_propose_for_screening(screening_id=screening.pk)
-    referral = services.referral_send(user=screening.health_worker, screening_id=screening.pk,
-                                      hospital_id=hospitals[0].pk)
+    referral = services.referral_send(
+        user=screening.health_worker, screening_id=screening.pk, hospital_id=hospitals[0].pk
+    )
     staff = HospitalStaffFactory(hospital=hospitals[0])
     with pytest.raises(InvalidInput):
         services.referral_decline(user=staff, referral_id=referral.pk, reason="   ")
-    referral = services.referral_decline(user=staff, referral_id=referral.pk, reason="No retina clinic this month")
+    referral = services.referral_decline(
+        user=staff, referral_id=referral.pk, reason="No retina clinic this month"
+    )
     assert referral.status == S.DECLINED
     # The declining hospital no longer sees it once re-sent elsewhere.
-    referral = services.referral_send(user=screening.health_worker, screening_id=screening.pk,
-                                      hospital_id=hospitals[1].pk)
+    referral = services.referral_send(
+        user=screening.health_worker, screening_id=screening.pk, hospital_id=hospitals[1].pk
+    )
     assert referral.status == S.SENT and referral.decline_reason == ""
     with pytest.raises(NotFound):
-        services.referral_accept(user=staff, referral_id=referral.pk,
-                                 appointment_at=timezone.now() + dt.timedelta(days=1))
+        services.referral_accept(
+            user=staff,
+            referral_id=referral.pk,
+            appointment_at=timezone.now() + dt.timedelta(days=1),
+        )
 
 
 def test_sending_twice_is_a_conflict(hospitals):
     screening = referable_screening()
-    services.referral_send(user=screening.health_worker, screening_id=screening.pk, hospital_id=hospitals[0].pk)
+    services.referral_send(
+        user=screening.health_worker, screening_id=screening.pk, hospital_id=hospitals[0].pk
+    )
     with pytest.raises(Conflict):
-        services.referral_send(user=screening.health_worker, screening_id=screening.pk,
-                               hospital_id=hospitals[1].pk)
+        services.referral_send(
+            user=screening.health_worker, screening_id=screening.pk, hospital_id=hospitals[1].pk
+        )
 
 
 def test_out_of_order_transitions_are_conflicts(hospitals):
@@ -174,8 +210,9 @@ def test_out_of_order_transitions_are_conflicts(hospitals):
         services.referral_mark_attended(user=staff, referral_id=referral.pk)
     with pytest.raises(Conflict):
         services.referral_complete(user=staff, referral_id=referral.pk, diagnosis="x")
-    services.referral_accept(user=staff, referral_id=referral.pk,
-                             appointment_at=timezone.now() + dt.timedelta(days=1))
+    services.referral_accept(
+        user=staff, referral_id=referral.pk, appointment_at=timezone.now() + dt.timedelta(days=1)
+    )
     with pytest.raises(Conflict):
         services.referral_decline(user=staff, referral_id=referral.pk, reason="too late")
 
@@ -200,8 +237,11 @@ def test_other_hospitals_staff_cannot_see_or_act(hospitals):
 def test_health_worker_cannot_accept_and_hospital_cannot_cancel(hospitals):
     referral = ReferralFactory(hospital=hospitals[0])
     with pytest.raises(Forbidden):
-        services.referral_accept(user=referral.screening.health_worker, referral_id=referral.pk,
-                                 appointment_at=timezone.now() + dt.timedelta(days=1))
+        services.referral_accept(
+            user=referral.screening.health_worker,
+            referral_id=referral.pk,
+            appointment_at=timezone.now() + dt.timedelta(days=1),
+        )
     staff = HospitalStaffFactory(hospital=hospitals[0])
     with pytest.raises(Forbidden):
         services.referral_cancel(user=staff, referral_id=referral.pk)
@@ -211,15 +251,21 @@ def test_health_worker_of_another_site_cannot_send(hospitals):
     screening = referable_screening()
     outsider = HealthWorkerFactory(site=SiteFactory())
     with pytest.raises(NotFound):
-        services.referral_send(user=outsider, screening_id=screening.pk, hospital_id=hospitals[0].pk)
+        services.referral_send(
+            user=outsider, screening_id=screening.pk, hospital_id=hospitals[0].pk
+        )
     assert not Referral.objects.exists()
 
 
 def test_cancel_frees_the_screening_for_a_new_referral(hospitals):
     screening = referable_screening()
-    referral = services.referral_send(user=screening.health_worker, screening_id=screening.pk,
-                                      hospital_id=hospitals[0].pk)
-    services.referral_cancel(user=screening.health_worker, referral_id=referral.pk, reason="moved away")
-    again = services.referral_send(user=screening.health_worker, screening_id=screening.pk,
-                                   hospital_id=hospitals[1].pk)
+    referral = services.referral_send(
+        user=screening.health_worker, screening_id=screening.pk, hospital_id=hospitals[0].pk
+    )
+    services.referral_cancel(
+        user=screening.health_worker, referral_id=referral.pk, reason="moved away"
+    )
+    again = services.referral_send(
+        user=screening.health_worker, screening_id=screening.pk, hospital_id=hospitals[1].pk
+    )
     assert again.pk != referral.pk and again.status == S.SENT

@@ -22,7 +22,10 @@ GANGNEUNG = (37.7519, 128.8761)
 def haversine_km(a: tuple[float, float], b: tuple[float, float]) -> float:
     """An independent check on geopy: a sphere of the IUGG mean radius."""
     lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
     return 2 * 6371.0088 * math.asin(math.sqrt(h))
 
 
@@ -62,14 +65,25 @@ def test_required_specialties_follow_findings(findings, triage, expected):
 
 @pytest.mark.django_db
 def test_candidates_carry_geodesic_distance_and_nearest_ranks_first():
-    snuh = HospitalFactory(name="서울대학교병원", latitude=SNUH[0], longitude=SNUH[1], specialties=["retina"])
-    HospitalFactory(name="부산대학교병원", latitude=PNUH[0], longitude=PNUH[1], specialties=["retina"])
-    result = ranking.rank_hospitals(latitude=SEOUL_CITY_HALL[0], longitude=SEOUL_CITY_HALL[1],
-                                    required=["retina"], urgent=False, k=2)
+    snuh = HospitalFactory(
+        name="서울대학교병원", latitude=SNUH[0], longitude=SNUH[1], specialties=["retina"]
+    )
+    HospitalFactory(
+        name="부산대학교병원", latitude=PNUH[0], longitude=PNUH[1], specialties=["retina"]
+    )
+    result = ranking.rank_hospitals(
+        latitude=SEOUL_CITY_HALL[0],
+        longitude=SEOUL_CITY_HALL[1],
+        required=["retina"],
+        urgent=False,
+        k=2,
+    )
     assert [c.name for c in result.candidates] == ["서울대학교병원", "부산대학교병원"]
     assert result.candidates[0].hospital_id == snuh.pk
     assert result.candidates[0].distance_km == pytest.approx(2.38, abs=0.02)
-    assert result.candidates[1].distance_km == pytest.approx(geodesic(SEOUL_CITY_HALL, PNUH).km, abs=0.01)
+    assert result.candidates[1].distance_km == pytest.approx(
+        geodesic(SEOUL_CITY_HALL, PNUH).km, abs=0.01
+    )
     assert result.candidates[1].distance_km == pytest.approx(329.2, rel=0.005)
     assert haversine_km(SEOUL_CITY_HALL, PNUH) == pytest.approx(329.2, rel=0.005)
     # Two candidates needed, only one within 25, 50, 100 and 200 km: the radius widened to 400.
@@ -81,8 +95,13 @@ def test_radius_stops_widening_once_k_hospitals_are_in_range():
     for _ in range(3):
         HospitalFactory(latitude=SNUH[0], longitude=SNUH[1])
     HospitalFactory(latitude=PNUH[0], longitude=PNUH[1])
-    result = ranking.rank_hospitals(latitude=SEOUL_CITY_HALL[0], longitude=SEOUL_CITY_HALL[1],
-                                    required=["general"], urgent=False, k=3)
+    result = ranking.rank_hospitals(
+        latitude=SEOUL_CITY_HALL[0],
+        longitude=SEOUL_CITY_HALL[1],
+        required=["general"],
+        urgent=False,
+        k=3,
+    )
     assert result.radius_km == 25.0
     assert len(result.candidates) == 3
     assert all(c.distance_km < 25 for c in result.candidates)
@@ -91,7 +110,9 @@ def test_radius_stops_widening_once_k_hospitals_are_in_range():
 @pytest.mark.django_db
 def test_no_hospital_in_range_is_an_empty_list_with_the_radius_searched():
     HospitalFactory(latitude=PNUH[0], longitude=PNUH[1])  # Busan
-    result = ranking.rank_hospitals(latitude=30.0, longitude=150.0, required=["general"], urgent=False)
+    result = ranking.rank_hospitals(
+        latitude=30.0, longitude=150.0, required=["general"], urgent=False
+    )
     assert result.candidates == []
     assert result.radius_km == 400.0
 
@@ -101,8 +122,12 @@ def test_hospitals_without_coordinates_or_not_accepting_are_never_ranked():
     HospitalFactory(latitude=None, longitude=None)
     HospitalFactory(latitude=SNUH[0], longitude=SNUH[1], accepts_referrals=False)
     ok = HospitalFactory(latitude=SEVERANCE[0], longitude=SEVERANCE[1])
-    result = ranking.rank_hospitals(latitude=SEOUL_CITY_HALL[0], longitude=SEOUL_CITY_HALL[1],
-                                    required=["general"], urgent=False)
+    result = ranking.rank_hospitals(
+        latitude=SEOUL_CITY_HALL[0],
+        longitude=SEOUL_CITY_HALL[1],
+        required=["general"],
+        urgent=False,
+    )
     assert [c.hospital_id for c in result.candidates] == [ok.pk]
 
 
@@ -110,8 +135,9 @@ def test_hospitals_without_coordinates_or_not_accepting_are_never_ranked():
 def test_specialty_match_outranks_a_slightly_nearer_general_clinic():
     general = HospitalFactory(latitude=SNUH[0], longitude=SNUH[1], specialties=["general"])
     retina = HospitalFactory(latitude=SEVERANCE[0], longitude=SEVERANCE[1], specialties=["retina"])
-    result = ranking.rank_hospitals(latitude=SEOUL_CITY_HALL[0], longitude=SEOUL_CITY_HALL[1],
-                                    required=["retina"], urgent=False)
+    result = ranking.rank_hospitals(
+        latitude=SEOUL_CITY_HALL[0], longitude=SEOUL_CITY_HALL[1], required=["retina"], urgent=False
+    )
     assert [c.hospital_id for c in result.candidates] == [retina.pk, general.pk]
     assert result.candidates[0].matched == ["retina"]
     assert result.candidates[1].matched == []
@@ -122,12 +148,19 @@ def test_specialty_match_outranks_a_slightly_nearer_general_clinic():
 @pytest.mark.django_db
 def test_urgent_cases_weigh_open_slots_and_distance_more_than_wait():
     # Near, many open slots but a long wait vs further, no slots and a short wait.
-    near_busy = HospitalFactory(latitude=SNUH[0], longitude=SNUH[1], open_slots=20, typical_wait_days=30)
+    near_busy = HospitalFactory(
+        latitude=SNUH[0], longitude=SNUH[1], open_slots=20, typical_wait_days=30
+    )
     far_quick = HospitalFactory(latitude=37.40, longitude=127.10, open_slots=0, typical_wait_days=1)
-    routine = ranking.rank_hospitals(latitude=SEOUL_CITY_HALL[0], longitude=SEOUL_CITY_HALL[1],
-                                     required=["general"], urgent=False)
-    urgent = ranking.rank_hospitals(latitude=SEOUL_CITY_HALL[0], longitude=SEOUL_CITY_HALL[1],
-                                    required=["general"], urgent=True)
+    routine = ranking.rank_hospitals(
+        latitude=SEOUL_CITY_HALL[0],
+        longitude=SEOUL_CITY_HALL[1],
+        required=["general"],
+        urgent=False,
+    )
+    urgent = ranking.rank_hospitals(
+        latitude=SEOUL_CITY_HALL[0], longitude=SEOUL_CITY_HALL[1], required=["general"], urgent=True
+    )
     assert urgent.candidates[0].hospital_id == near_busy.pk
     gap_routine = routine.candidates[0].score - routine.candidates[1].score
     by_id = {c.hospital_id: c.score for c in urgent.candidates}
@@ -137,9 +170,12 @@ def test_urgent_cases_weigh_open_slots_and_distance_more_than_wait():
 
 def test_score_formula_matches_the_documented_example():
     # docs/referrals.md: 10 km, retina needed and present, 5 open slots, 14-day wait, routine.
-    terms = ranking.score_terms(distance_km=10.0, required=["retina"], has={"retina"}, open_slots=5,
-                                typical_wait_days=14)
-    assert terms == pytest.approx({"distance": 1 / 1.4, "specialty": 1.0, "capacity": 0.5, "wait": 0.5})
+    terms = ranking.score_terms(
+        distance_km=10.0, required=["retina"], has={"retina"}, open_slots=5, typical_wait_days=14
+    )
+    assert terms == pytest.approx(
+        {"distance": 1 / 1.4, "specialty": 1.0, "capacity": 0.5, "wait": 0.5}
+    )
     assert ranking.score(terms, urgent=False) == pytest.approx(
         100 * (0.35 / 1.4 + 0.35 + 0.15 * 0.5 + 0.15 * 0.5), abs=0.01
     )
@@ -147,8 +183,17 @@ def test_score_formula_matches_the_documented_example():
 
 @pytest.mark.parametrize(
     ("lat", "lon"),
-    [("nan", "127"), ("37", "inf"), ("-Infinity", "127"), ("91", "127"), ("37", "-180.5"),
-     ("abc", "127"), (None, "127"), ("", ""), (True, 127)],
+    [
+        ("nan", "127"),
+        ("37", "inf"),
+        ("-Infinity", "127"),
+        ("91", "127"),
+        ("37", "-180.5"),
+        ("abc", "127"),
+        (None, "127"),
+        ("", ""),
+        (True, 127),
+    ],
 )
 def test_bad_coordinates_are_rejected_with_a_clear_error(lat, lon):
     with pytest.raises(InvalidInput) as err:

@@ -10,7 +10,7 @@ def probs(**overrides: float) -> dict[str, float]:
 
 
 def rules(**kw):
-    return resolve_rules(model_thresholds={c: 0.5 for c in "DGCAHMO"}, rule_rows=kw.get("rows", []),
+    return resolve_rules(model_thresholds=dict.fromkeys("DGCAHMO", 0.5), rule_rows=kw.get("rows", []),
                          risk_factors=kw.get("risks", set()))
 
 

@@ -1,0 +1,69 @@
+"""Public-health dashboard pages: parse the filters, call the selector, render. Access: platform
+admins see everything, DashboardAccess members their regions, everyone else gets a 403."""
+
+from __future__ import annotations
+
+import csv
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from config.errors import InvalidInput, NotFound
+from dashboard import presenters, selectors
+from dashboard.filters import MAX_DAYS, filters_parse
+
+def _form_context(request: HttpRequest, scope: selectors.DashboardScope) -> dict:
+    sites = list(selectors.sites_for_scope(scope=scope).only("id", "name", "name_en", "region"))
+    regions = sorted({s.region for s in sites} | set(scope.regions or ()))
+    return {"sites": sites, "regions": regions, "params": request.GET, "max_days": MAX_DAYS,
+            "scope": scope}
+
+
+def _refuse(request: HttpRequest, scope, exc: Exception) -> HttpResponse:  # noqa: ANN001
+    status = 404 if isinstance(exc, NotFound) else 400
+    context = {**_form_context(request, scope), "error": exc.message, "error_field": exc.field}
+    return render(request, "dashboard/index.html", context, status=status)
+
+
+@login_required
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    scope = selectors.dashboard_scope(user=request.user)
+    if scope is None:
+        return render(request, "dashboard/forbidden.html", status=403)
+    try:
+        filters = filters_parse(params=request.GET, scope=scope)
+    except (InvalidInput, NotFound) as exc:
+        return _refuse(request, scope, exc)
+    data = selectors.dashboard_data(scope=scope, filters=filters)
+    context = {**_form_context(request, scope), **presenters.page_context(data), "filters": filters,
+               "export_query": urlencode(filters.as_query())}
+    return render(request, "dashboard/index.html", context)
+
+
+@login_required
+@require_GET
+def export_csv(request: HttpRequest) -> HttpResponse:
+    """The aggregates as CSV. Data leaving the platform: accounts.audit records every request to
+    this URL name as an "export" (the ``dashboard:*export*`` rule), so keep the name."""
+    scope = selectors.dashboard_scope(user=request.user)
+    if scope is None:
+        return render(request, "dashboard/forbidden.html", status=403)
+    try:
+        filters = filters_parse(params=request.GET, scope=scope)
+    except (InvalidInput, NotFound) as exc:
+        return _refuse(request, scope, exc)
+    data = selectors.dashboard_data(scope=scope, filters=filters)
+    name = f"eyebridge-dashboard-{filters.date_from:%Y%m%d}-{filters.date_to:%Y%m%d}.csv"
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Cache-Control"] = "no-store"
+    # A BOM so that Excel (what public-health offices open CSVs with) reads the Korean as UTF-8.
+    response.write("\ufeff")
+    writer = csv.writer(response)
+    for row in presenters.csv_rows(data):
+        writer.writerow([presenters.csv_safe(cell) for cell in row])
+    return response

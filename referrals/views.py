@@ -1,0 +1,246 @@
+"""Portal pages: the hospital inbox and referral page (both roles), and their POST actions.
+
+Each view parses the form, calls one selector or service and renders; service errors become a
+message on the page (with the matching status code) and nothing is written."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from accounts.models import Role
+from config.errors import NotFound, ServiceError
+from referrals import selectors, services
+from referrals.models import ReferralStatus
+from referrals.presenters import snapshot_dict
+from screening.models import CLASS_NAMES
+
+INBOX_FILTERS = {
+    "open": [ReferralStatus.SENT, ReferralStatus.ACCEPTED, ReferralStatus.ATTENDED],
+    "new": [ReferralStatus.SENT],
+    "booked": [ReferralStatus.ACCEPTED],
+    "done": [ReferralStatus.COMPLETED, ReferralStatus.NO_SHOW],
+    "all": None,
+}
+
+
+@login_required
+def inbox(request: HttpRequest) -> HttpResponse:
+    """Hospital staff: referrals to their hospital. Health workers: their site's referrals."""
+    if (
+        request.user.role not in (Role.HOSPITAL_STAFF, Role.HEALTH_WORKER)
+        and not request.user.is_platform_admin
+    ):
+        raise Http404
+    current = request.GET.get("show", "open")
+    if current not in INBOX_FILTERS:
+        current = "open"
+    qs = selectors.referrals_for_user(user=request.user).order_by("-updated_at", "-id")
+    if INBOX_FILTERS[current] is not None:
+        qs = qs.filter(status__in=INBOX_FILTERS[current])
+    filters = [
+        ("open", _("Open")),
+        ("new", _("New")),
+        ("booked", _("Booked")),
+        ("done", _("Finished")),
+        ("all", _("All")),
+    ]
+    return render(
+        request,
+        "referrals/inbox.html",
+        {
+            "referrals": qs[:200],
+            "filters": filters,
+            "current": current,
+            "hospital": getattr(
+                getattr(request.user, "hospital_membership", None), "hospital", None
+            ),
+        },
+    )
+
+
+@login_required
+def referral_detail(request: HttpRequest, referral_id: int) -> HttpResponse:
+    try:
+        referral = selectors.referral_get_for_user(user=request.user, referral_id=referral_id)
+    except NotFound:
+        raise Http404 from None
+    return _render_detail(request, referral)
+
+
+def _render_detail(request: HttpRequest, referral, status: int = 200) -> HttpResponse:
+    screening = referral.screening
+    user = request.user
+    is_hospital = selectors.user_hospital_id(user) == referral.hospital_id and referral.hospital_id
+    is_worker = user.role == Role.HEALTH_WORKER or user.is_platform_admin
+    candidates = [snapshot_dict(s) for s in referral.candidates or []]
+    map_data = {
+        "origin": (
+            {
+                "lat": referral.origin_latitude,
+                "lon": referral.origin_longitude,
+                "label": str(referral.get_origin_source_display()),
+            }
+            if referral.origin_latitude is not None
+            else None
+        ),
+        "candidates": [
+            {
+                "rank": c["rank"],
+                "id": c["hospital"]["id"],
+                "name": c["hospital"]["name"],
+                "lat": c["hospital"]["latitude"],
+                "lon": c["hospital"]["longitude"],
+                "distance_km": c["distance_km"],
+                "chosen": c["hospital"]["id"] == referral.hospital_id,
+            }
+            for c in candidates
+            if c["hospital"]["latitude"] is not None
+        ],
+        "tiles": getattr(settings, "REFERRAL_MAP_TILE_URL", ""),
+    }
+    can_send = is_worker and referral.status in (
+        ReferralStatus.PROPOSED,
+        ReferralStatus.DECLINED,
+        ReferralStatus.NO_SHOW,
+    )
+    return render(
+        request,
+        "referrals/detail.html",
+        {
+            "referral": referral,
+            "screening": screening,
+            "patient": screening.patient,
+            "findings": [(f, CLASS_NAMES[f]) for f in screening.findings or [] if f in CLASS_NAMES],
+            "images": list(screening.images.all()) if is_hospital or is_worker else [],
+            "results": list(screening.results.all()) if is_hospital or is_worker else [],
+            "events": selectors.referral_events(referral=referral),
+            "candidates": candidates,
+            "map_data": map_data,
+            "is_hospital": bool(is_hospital),
+            "is_worker": is_worker,
+            "can_send": can_send,
+            "can_cancel": is_worker
+            and referral.status
+            in (
+                ReferralStatus.PROPOSED,
+                ReferralStatus.SENT,
+                ReferralStatus.DECLINED,
+                ReferralStatus.NO_SHOW,
+                ReferralStatus.ACCEPTED,
+            ),
+            "S": ReferralStatus,
+        },
+        status=status,
+    )
+
+
+def _act(request: HttpRequest, referral_id: int, action) -> HttpResponse:
+    try:
+        referral = selectors.referral_get_for_user(user=request.user, referral_id=referral_id)
+    except NotFound:
+        raise Http404 from None
+    try:
+        action(referral)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        referral.refresh_from_db()
+        return _render_detail(request, referral, status=exc.status_code)
+    messages.success(request, _("Saved."))
+    return redirect("referrals:detail", referral_id=referral.pk)
+
+
+@require_POST
+@login_required
+def referral_send(request: HttpRequest, referral_id: int) -> HttpResponse:
+    return _act(
+        request,
+        referral_id,
+        lambda r: services.referral_send(
+            user=request.user,
+            screening_id=r.screening_id,
+            hospital_id=request.POST.get("hospital"),
+            note=request.POST.get("note", ""),
+        ),
+    )
+
+
+@require_POST
+@login_required
+def referral_accept(request: HttpRequest, referral_id: int) -> HttpResponse:
+    return _act(
+        request,
+        referral_id,
+        lambda r: services.referral_accept(
+            user=request.user,
+            referral_id=r.pk,
+            appointment_at=request.POST.get("appointment_at"),
+            note=request.POST.get("note", ""),
+        ),
+    )
+
+
+@require_POST
+@login_required
+def referral_decline(request: HttpRequest, referral_id: int) -> HttpResponse:
+    return _act(
+        request,
+        referral_id,
+        lambda r: services.referral_decline(
+            user=request.user,
+            referral_id=r.pk,
+            reason=request.POST.get("reason"),
+        ),
+    )
+
+
+@require_POST
+@login_required
+def referral_attended(request: HttpRequest, referral_id: int) -> HttpResponse:
+    return _act(
+        request,
+        referral_id,
+        lambda r: services.referral_mark_attended(user=request.user, referral_id=r.pk),
+    )
+
+
+@require_POST
+@login_required
+def referral_no_show(request: HttpRequest, referral_id: int) -> HttpResponse:
+    return _act(
+        request,
+        referral_id,
+        lambda r: services.referral_mark_no_show(user=request.user, referral_id=r.pk),
+    )
+
+
+@require_POST
+@login_required
+def referral_complete(request: HttpRequest, referral_id: int) -> HttpResponse:
+    return _act(
+        request,
+        referral_id,
+        lambda r: services.referral_complete(
+            user=request.user,
+            referral_id=r.pk,
+            diagnosis=request.POST.get("diagnosis"),
+            notes=request.POST.get("notes", ""),
+        ),
+    )
+
+
+@require_POST
+@login_required
+def referral_cancel(request: HttpRequest, referral_id: int) -> HttpResponse:
+    return _act(
+        request,
+        referral_id,
+        lambda r: services.referral_cancel(
+            user=request.user, referral_id=r.pk, reason=request.POST.get("reason", "")
+        ),
+    )

@@ -1,0 +1,189 @@
+"""The pharmacist portal, the health worker's request form and panel, the QR code, the simulator page."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.template import Context, Template
+from django.test import RequestFactory
+from django.utils import timezone
+
+from pharmacy.models import KioskCallRequest, PharmacyAlert, Prescription
+from pharmacy.services import kiosk_heartbeat
+from tests.factories import HealthWorkerFactory, ScreeningFactory, SiteFactory
+from tests.pharmacy.factories import (
+    MedicationFactory,
+    PharmacistFactory,
+    PharmacyFactory,
+    approved_prescription,
+    link,
+    pending_prescription,
+    stock,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_queue_shows_pending_with_warnings_and_pins_queries(client, pharmacist, pharmacy, django_assert_max_num_queries):
+    medication = MedicationFactory(allergy_keywords="benzalkonium")
+    for i in range(4):
+        pending_prescription(pharmacy, medication, symptoms=["dryness"],
+                             patient__allergies="benzalkonium" if i == 0 else "")
+    client.force_login(pharmacist)
+    client.get("/pharmacy/")  # warm the session/user caches
+    with django_assert_max_num_queries(14):
+        response = client.get("/pharmacy/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.count('class="card triage-') == 4
+    assert "benzalkonium" in html
+
+
+def test_queue_is_forbidden_to_health_workers_and_needs_login(client):
+    assert client.get("/pharmacy/").status_code == 302
+    client.force_login(HealthWorkerFactory())
+    assert client.get("/pharmacy/").status_code == 403
+
+
+def test_approve_through_the_portal(client, pharmacist, pharmacy, medication):
+    prescription = pending_prescription(pharmacy, medication)
+    client.force_login(pharmacist)
+    url = f"/pharmacy/prescriptions/{prescription.pk}/"
+    assert client.get(url).status_code == 200
+    fields = {f"{f}_{lang}": f"{f} {lang}" for f in ("dose", "frequency", "duration", "warnings") for lang in ("ko", "en")}
+    incomplete = client.post(url, {"action": "approve", **fields, "warnings_en": ""})
+    assert incomplete.status_code == 200
+    prescription.refresh_from_db()
+    assert prescription.status == "pending_approval"
+    response = client.post(url, {"action": "approve", **fields})
+    assert response.status_code == 302
+    prescription.refresh_from_db()
+    assert prescription.status == "approved"
+    assert prescription.counselling["en"]["warnings"] == "warnings en"
+    page = client.get(url).content.decode()
+    assert "qr.svg" in page
+
+
+def test_reject_through_the_portal_needs_reason(client, pharmacist, pharmacy, medication):
+    prescription = pending_prescription(pharmacy, medication)
+    client.force_login(pharmacist)
+    url = f"/pharmacy/prescriptions/{prescription.pk}/"
+    client.post(url, {"action": "reject", "reason": ""})
+    prescription.refresh_from_db()
+    assert prescription.status == "pending_approval"
+    assert client.post(url, {"action": "reject", "reason": "안과 진료 필요"}).status_code == 302
+    prescription.refresh_from_db()
+    assert prescription.status == "rejected"
+
+
+def test_other_pharmacys_prescription_page_is_404(client, pharmacy, medication):
+    prescription = pending_prescription(pharmacy, medication)
+    client.force_login(PharmacistFactory(pharmacy=PharmacyFactory()))
+    assert client.get(f"/pharmacy/prescriptions/{prescription.pk}/").status_code == 404
+    assert client.get(f"/pharmacy/prescriptions/{prescription.pk}/qr.svg").status_code == 404
+
+
+def test_stock_page_shows_alerts(client, pharmacist, pharmacy, kiosk, medication, settings):
+    today = timezone.localdate()
+    stock(kiosk, medication, 2, lot="LOW")
+    stock(kiosk, medication, 4, lot="SOON", slot="A2", expiry=today + dt.timedelta(days=10))
+    stock(kiosk, medication, 1, lot="GONE", slot="A3", expiry=today - dt.timedelta(days=1))
+    PharmacyAlert.objects.create(pharmacy=pharmacy, kiosk=kiosk, kind="dispense_failed", object_ref="dispense:1",
+                                 message="jam at kiosk")
+    client.force_login(pharmacist)
+    html = client.get("/pharmacy/stock/").content.decode()
+    assert "alert-offline" in html  # never sent a heartbeat
+    assert "alert-expiring" in html and "alert-expired" in html
+    assert "alert-low_stock" not in html  # 6 usable boxes
+    assert "jam at kiosk" in html
+    settings.PHARMACY_LOW_STOCK_THRESHOLD = 10
+    kiosk_heartbeat(kiosk=kiosk, info={})
+    html = client.get("/pharmacy/stock/").content.decode()
+    assert "alert-low_stock" in html and "alert-offline" not in html
+
+
+def test_stock_write_off_through_portal_never_goes_negative(client, pharmacist, kiosk, medication):
+    lot = stock(kiosk, medication, 2)
+    client.force_login(pharmacist)
+    client.post("/pharmacy/stock/", {"lot": lot.pk, "delta": -5, "reason": "write_off"})
+    lot.refresh_from_db()
+    assert lot.quantity == 2
+    client.post("/pharmacy/stock/", {"lot": lot.pk, "delta": -2, "reason": "write_off", "note": "broken"})
+    lot.refresh_from_db()
+    assert lot.quantity == 0
+    assert lot.movements.filter(reason="write_off", actor=pharmacist).exists()
+
+
+def test_calls_page_answers_a_call(client, pharmacist, kiosk):
+    call = KioskCallRequest.objects.create(kiosk=kiosk, pharmacy=kiosk.pharmacy, message="help")
+    client.force_login(pharmacist)
+    assert "help" in client.get("/pharmacy/calls/").content.decode()
+    client.post("/pharmacy/calls/", {"call": call.pk})
+    call.refresh_from_db()
+    assert call.status == "answered" and call.answered_by == pharmacist
+
+
+def test_dispense_history_page(client, pharmacist):
+    client.force_login(pharmacist)
+    assert client.get("/pharmacy/dispenses/").status_code == 200
+
+
+def test_health_worker_request_form(client, pharmacy, medication):
+    screening = ScreeningFactory()
+    link(pharmacy, screening.site)
+    client.force_login(screening.health_worker)
+    url = f"/pharmacy/request/?screening={screening.pk}"
+    assert medication.name_ko in client.get(url).content.decode()
+    client.post(url, {"screening": screening.pk, "medication": medication.pk, "quantity": 99})
+    assert not Prescription.objects.exists()
+    response = client.post(url, {"screening": screening.pk, "medication": medication.pk, "quantity": 1, "note": "건조"})
+    assert response.status_code == 302
+    assert Prescription.objects.get().requested_by == screening.health_worker
+    other = ScreeningFactory()
+    assert client.get(f"/pharmacy/request/?screening={other.pk}").status_code == 404
+    assert client.get("/pharmacy/request/?screening=abc").status_code == 404
+
+
+def render_panel(user, screening) -> str:
+    request = RequestFactory().get("/")
+    request.user = user
+    return Template("{% load pharmacy_tags %}{% pharmacy_panel screening %}").render(
+        Context({"request": request, "screening": screening}))
+
+
+def test_panel_shows_code_to_the_sites_health_worker_only_once_approved(pharmacist, medication,
+                                                                        django_assert_max_num_queries):
+    prescription, code = approved_prescription(pharmacist, medication, symptoms=["dryness"])
+    second = Prescription.objects.create(pharmacy=prescription.pharmacy, patient=prescription.patient,
+                                         screening=prescription.screening, source="user")
+    second.items.create(medication=MedicationFactory(), quantity=1)
+    worker = prescription.screening.health_worker
+    worker = type(worker).objects.select_related("site_membership").get(pk=worker.pk)
+    with django_assert_max_num_queries(2):
+        html = render_panel(worker, prescription.screening)
+    assert f"{code[:4]}-{code[4:]}" in html
+    assert "pharmacy/request/?screening=" in html
+    stranger = HealthWorkerFactory(site=SiteFactory())
+    html = render_panel(stranger, prescription.screening)
+    assert code[:4] not in html and medication.name_ko not in html
+
+
+def test_panel_hides_code_while_pending(pharmacy, medication):
+    prescription = pending_prescription(pharmacy, medication)
+    html = render_panel(prescription.screening.health_worker, prescription.screening)
+    assert medication.name_ko in html and "class=\"code\"" not in html
+
+
+def test_qr_code_for_health_worker_of_the_site(client, pharmacist, medication):
+    prescription, _ = approved_prescription(pharmacist, medication)
+    client.force_login(prescription.screening.health_worker)
+    response = client.get(f"/pharmacy/prescriptions/{prescription.pk}/qr.svg")
+    assert response.status_code == 200 and response["Content-Type"] == "image/svg+xml"
+    assert b"<svg" in response.content
+
+
+def test_kiosk_simulator_page_renders(client):
+    response = client.get("/pharmacy/kiosk-simulator/")
+    assert response.status_code == 200
+    assert b"pharmacy/kiosk.js" in response.content

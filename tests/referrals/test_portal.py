@@ -1,0 +1,145 @@
+"""Portal pages: the hospital inbox, the referral page, the panel and badge tags."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.template import Context, Template
+from django.utils import timezone
+
+from referrals import services
+from referrals.models import ReferralStatus
+from tests.factories import HealthWorkerFactory, ScreeningFactory, SiteFactory
+from tests.referrals.factories import HospitalFactory, HospitalStaffFactory, ReferralFactory
+
+pytestmark = pytest.mark.django_db
+S = ReferralStatus
+
+
+def test_inbox_lists_only_the_staff_members_hospital(client):
+    hospital = HospitalFactory()
+    mine = ReferralFactory(hospital=hospital)
+    other = ReferralFactory()
+    client.force_login(HospitalStaffFactory(hospital=hospital))
+    response = client.get("/referrals/")
+    assert response.status_code == 200
+    assert mine.screening.patient.pseudonym in response.content.decode()
+    assert other.screening.patient.pseudonym not in response.content.decode()
+    assert client.get(f"/referrals/{other.pk}/").status_code == 404
+
+
+def test_inbox_requires_login(client):
+    response = client.get("/referrals/")
+    assert response.status_code == 302 and "/accounts/" in response["Location"]
+
+
+def test_referral_page_for_hospital_shows_findings_and_links_images(client):
+    referral = ReferralFactory(
+        screening=ScreeningFactory(
+            triage="urgent", findings=["D", "G"], reasons=["Severe DR signs"]
+        )
+    )
+    client.force_login(HospitalStaffFactory(hospital=referral.hospital))
+    html = client.get(f"/referrals/{referral.pk}/").content.decode()
+    assert "Severe DR signs" in html
+    assert 'name="appointment_at"' in html and 'name="reason"' in html
+
+
+def test_hospital_accepts_declines_and_completes_through_forms(client):
+    referral = ReferralFactory()
+    client.force_login(HospitalStaffFactory(hospital=referral.hospital))
+    response = client.post(f"/referrals/{referral.pk}/decline/", {"reason": ""})
+    assert response.status_code == 400
+    when = (timezone.localtime() + dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    response = client.post(f"/referrals/{referral.pk}/accept/", {"appointment_at": when})
+    assert response.status_code == 302
+    referral.refresh_from_db()
+    assert referral.status == S.ACCEPTED
+    assert timezone.localtime(referral.appointment_at).strftime("%Y-%m-%dT%H:%M") == when
+    assert client.post(f"/referrals/{referral.pk}/decline/", {"reason": "late"}).status_code == 409
+    client.post(f"/referrals/{referral.pk}/attended/")
+    client.post(
+        f"/referrals/{referral.pk}/complete/", {"diagnosis": "Glaucoma suspect, OCT normal"}
+    )
+    referral.refresh_from_db()
+    assert referral.status == S.COMPLETED
+
+
+def test_health_worker_sees_the_map_and_confirms_a_hospital(client):
+    near = HospitalFactory(latitude=37.5796, longitude=126.9990, specialties=["retina"])
+    screening = ScreeningFactory(triage="referable", findings=["D"])
+    referral = services.referral_propose_for_screening(screening_id=screening.pk)
+    client.force_login(screening.health_worker)
+    html = client.get(f"/referrals/{referral.pk}/").content.decode()
+    assert "referrals/leaflet/leaflet.js" in html and 'id="ref-map-data"' in html
+    assert 'name="hospital"' in html
+    response = client.post(f"/referrals/{referral.pk}/send/", {"hospital": near.pk})
+    assert response.status_code == 302
+    referral.refresh_from_db()
+    assert referral.status == S.SENT and referral.hospital == near
+
+
+def test_other_sites_health_worker_gets_404(client):
+    referral = ReferralFactory()
+    client.force_login(HealthWorkerFactory(site=SiteFactory()))
+    assert client.get(f"/referrals/{referral.pk}/").status_code == 404
+    assert client.post(f"/referrals/{referral.pk}/cancel/").status_code == 404
+    referral.refresh_from_db()
+    assert referral.status == S.SENT
+
+
+def test_hospital_can_view_screening_selector():
+    from referrals.selectors import hospital_can_view_screening
+
+    referral = ReferralFactory()
+    staff = HospitalStaffFactory(hospital=referral.hospital)
+    assert hospital_can_view_screening(user=staff, screening_id=referral.screening_id)
+    assert not hospital_can_view_screening(
+        user=HospitalStaffFactory(), screening_id=referral.screening_id
+    )
+    assert not hospital_can_view_screening(
+        user=referral.screening.health_worker, screening_id=referral.screening_id
+    )
+
+
+def test_panel_and_badge_render_status_candidates_and_history():
+    HospitalFactory(
+        name="서울대학교병원", latitude=37.5796, longitude=126.9990, specialties=["retina"]
+    )
+    screening = ScreeningFactory(triage="referable", findings=["D"])
+    services.referral_propose_for_screening(screening_id=screening.pk)
+    from django.utils import translation
+
+    with translation.override("en"):
+        html = Template("{% load referral_tags %}{% referral_panel screening %}").render(
+            Context({"screening": screening})
+        )
+        badge = Template("{% load referral_tags %}{% referral_badge screening %}").render(
+            Context({"screening": screening})
+        )
+    assert "서울대학교병원" in html and "Proposed" in html and "km" in html
+    assert "/referrals/" in html
+    assert "Proposed" in badge and "action needed" in badge
+
+
+def test_panel_for_a_screening_without_referral():
+    screening = ScreeningFactory(triage="normal")
+    html = Template("{% load referral_tags %}{% referral_panel screening %}").render(
+        Context({"screening": screening})
+    )
+    assert "ref-panel" in html
+
+
+def test_badges_on_a_prefetched_worklist_cost_no_queries(django_assert_num_queries):
+    from screening.models import Screening
+
+    for _ in range(3):
+        ReferralFactory()
+    screenings = list(Screening.objects.prefetch_related("referrals__hospital"))
+    template = Template(
+        "{% load referral_tags %}{% for s in screenings %}{% referral_badge s %}{% endfor %}"
+    )
+    with django_assert_num_queries(0):
+        html = template.render(Context({"screenings": screenings}))
+    assert html.count("ref-badge") == 3
