@@ -63,5 +63,15 @@ bench: install
 	$(PYTHON) -m ml.bench
 	$(PYTHON) bench/screening_latency.py
 
+# Database (pg_dump custom format, or the SQLite file) + stored images, with checksums, into
+# backups/<UTC timestamp>/. See docs/reliability.md, "Backup and restore".
+backup:
+	PYTHON=$(PYTHON) scripts/backup.sh
+
+# make restore BACKUP=backups/<timestamp> [TARGET_DATABASE_URL=postgres://...] [TARGET_MEDIA_ROOT=...]
+restore:
+	@test -n "$(BACKUP)" || { echo "usage: make restore BACKUP=backups/<timestamp>"; exit 2; }
+	scripts/restore.sh "$(BACKUP)"
+
 clean:
 	rm -rf var/broker var/test-media build

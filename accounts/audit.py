@@ -62,7 +62,14 @@ GENESIS = "0" * 64
 AUDIT_LOCK_KEY = 0x4155444954
 
 # URL prefixes whose every pattern must be classified (audited or exempt with a reason).
-AUDITED_PREFIXES = ("/screening/", "/pharmacy/", "/referrals/", "/dashboard/", "/api/v1/", "/admin/")
+AUDITED_PREFIXES = (
+    "/screening/",
+    "/pharmacy/",
+    "/referrals/",
+    "/dashboard/",
+    "/api/v1/",
+    "/admin/",
+)
 
 
 @dataclass(frozen=True)
@@ -140,13 +147,26 @@ EXEMPT_URLS: dict[str, str] = {
 # Admin model views: <app_label>_<model>_<view>.
 ADMIN_VIEWS = ("changelist", "add", "change", "delete", "history")
 
-ACTION_BY_METHOD = {"GET": "read", "HEAD": "read", "OPTIONS": "read", "POST": "create",
-                    "PUT": "update", "PATCH": "update", "DELETE": "delete"}
+ACTION_BY_METHOD = {
+    "GET": "read",
+    "HEAD": "read",
+    "OPTIONS": "read",
+    "POST": "create",
+    "PUT": "update",
+    "PATCH": "update",
+    "DELETE": "delete",
+}
 # URL kwargs that name an object, and the type they name.
 ID_KWARGS = {
-    "patient_id": "patient", "screening_id": "screening", "image_id": "screening_image",
-    "result_id": "eye_result", "prescription_id": "prescription", "dispense_id": "dispense",
-    "referral_id": "referral", "object_id": None,
+    "patient_id": "patient",
+    "screening_id": "screening",
+    "image_id": "screening_image",
+    "result_id": "eye_result",
+    "prescription_id": "prescription",
+    "dispense_id": "dispense",
+    "referral_id": "referral",
+    "object_id": None,
+    "pk": None,
 }
 
 
@@ -163,17 +183,33 @@ def full_url_name(match) -> str:  # noqa: ANN001 - django.urls.ResolverMatch
     return f"{match.namespace}:{match.url_name}" if match.namespace else (match.url_name or "")
 
 
+def _admin_model(url_name: str) -> str | None:
+    """``app_model`` for an admin page of a registered model (its standard views and any custom
+    view a ModelAdmin adds under its own prefix, e.g. a CSV import), else None."""
+    if not url_name.startswith("admin:"):
+        return None
+    from django.contrib import admin
+
+    view = url_name.removeprefix("admin:")
+    for model in admin.site._registry:
+        prefix = f"{model._meta.app_label}_{model._meta.model_name}_"
+        if view.startswith(prefix):
+            return prefix[:-1]
+    for suffix in ADMIN_VIEWS:
+        if view.endswith("_" + suffix):
+            return view.removesuffix("_" + suffix)
+    return None
+
+
 def classify(*, path: str, url_name: str) -> Target | None:
     """What an URL touches, or None when it is not audited. Pure (no request), so that the test
-    can walk the URLconf through it."""
+    can walk the URLconf through it. Every admin page of a model is audited (reads included):
+    admin access is rare and powerful."""
     if not path.startswith(AUDITED_PREFIXES):
         return None
-    if url_name.startswith("admin:"):
-        view = url_name.removeprefix("admin:")
-        for suffix in ADMIN_VIEWS:
-            if view.endswith("_" + suffix):
-                model = view.removesuffix("_" + suffix)
-                return Target(f"admin:{model}")
+    model = _admin_model(url_name)
+    if model is not None:
+        return Target(f"admin:{model}")
     target = _match(AUDITED_URLS, url_name)
     if target is not None:
         return target
@@ -184,10 +220,8 @@ def classify(*, path: str, url_name: str) -> Target | None:
 
 def is_classified(url_name: str) -> bool:
     """Listed explicitly (audited or exempt), for the URLconf walk test."""
-    if url_name.startswith("admin:"):
-        view = url_name.removeprefix("admin:")
-        if any(view.endswith("_" + s) for s in ADMIN_VIEWS):
-            return True
+    if _admin_model(url_name) is not None:
+        return True
     return _match(AUDITED_URLS, url_name) is not None or _match(EXEMPT_URLS, url_name) is not None
 
 
@@ -208,7 +242,9 @@ def client_ip(request: HttpRequest) -> str | None:
     that lockouts and the audit agree on who is who."""
     proxies = getattr(settings, "AUDIT_TRUSTED_PROXY_COUNT", 0)
     if proxies > 0:
-        forwarded = [p for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
+        forwarded = [
+            p for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()
+        ]
         if len(forwarded) >= proxies:
             ip = _clean_ip(forwarded[-proxies])
             if ip:
@@ -219,18 +255,40 @@ def client_ip(request: HttpRequest) -> str | None:
 def _actor(user: Any) -> dict[str, Any]:
     kiosk = getattr(user, "kiosk", None)
     if kiosk is not None and not getattr(user, "pk", None):
-        return {"actor_type": "kiosk", "actor_id": None, "kiosk_id": str(kiosk.kiosk_id)[:32],
-                "actor_username": str(getattr(user, "username", ""))[:150]}
+        return {
+            "actor_type": "kiosk",
+            "actor_id": None,
+            "kiosk_id": str(kiosk.kiosk_id)[:32],
+            "actor_username": str(getattr(user, "username", ""))[:150],
+        }
     if user is not None and getattr(user, "is_authenticated", False):
-        return {"actor_type": "user", "actor_id": user.pk, "kiosk_id": "",
-                "actor_username": str(user.get_username())[:150]}
+        return {
+            "actor_type": "user",
+            "actor_id": user.pk,
+            "kiosk_id": "",
+            "actor_username": str(user.get_username())[:150],
+        }
     return {"actor_type": "anonymous", "actor_id": None, "kiosk_id": "", "actor_username": ""}
 
 
 # --- the chain -----------------------------------------------------------------------------
-HASHED_FIELDS = ("created_at", "actor_type", "actor_id", "actor_username", "kiosk_id", "action",
-                 "object_type", "object_ids", "url_name", "path", "method", "status_code", "ip",
-                 "user_agent", "extra")
+HASHED_FIELDS = (
+    "created_at",
+    "actor_type",
+    "actor_id",
+    "actor_username",
+    "kiosk_id",
+    "action",
+    "object_type",
+    "object_ids",
+    "url_name",
+    "path",
+    "method",
+    "status_code",
+    "ip",
+    "user_agent",
+    "extra",
+)
 
 
 def canonical(fields: dict[str, Any]) -> str:
@@ -239,7 +297,9 @@ def canonical(fields: dict[str, Any]) -> str:
     created = values["created_at"]
     if isinstance(created, dt.datetime):
         values["created_at"] = created.astimezone(dt.UTC).isoformat(timespec="microseconds")
-    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return json.dumps(
+        values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
 
 
 def compute_hash(prev_hash: str, fields: dict[str, Any]) -> str:
@@ -257,6 +317,7 @@ def audit_record(
     status_code: int | None = None,
     extra: dict | None = None,
     actor_username: str | None = None,
+    actor_type: str | None = None,
 ):
     """Append one event to the chain. One INSERT, after an advisory lock and one indexed read.
 
@@ -283,6 +344,8 @@ def audit_record(
     }
     if actor_username is not None:
         fields["actor_username"] = actor_username[:150]
+    if actor_type is not None:
+        fields["actor_type"] = actor_type
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -297,7 +360,9 @@ class ChainBreak:
     reason: str
 
 
-def verify_chain(*, batch: int = 2000, on_progress: Callable[[int], None] | None = None) -> tuple[int, ChainBreak | None]:
+def verify_chain(
+    *, batch: int = 2000, on_progress: Callable[[int], None] | None = None
+) -> tuple[int, ChainBreak | None]:
     """Recompute the chain in id order. Returns (rows checked, first break or None)."""
     from accounts.models import AuditEvent
 
@@ -305,14 +370,23 @@ def verify_chain(*, batch: int = 2000, on_progress: Callable[[int], None] | None
     checked = 0
     last_id = 0
     while True:
-        rows = list(AuditEvent.objects.filter(id__gt=last_id).order_by("id").values("id", "prev_hash", "hash", *HASHED_FIELDS)[:batch])
+        rows = list(
+            AuditEvent.objects.filter(id__gt=last_id)
+            .order_by("id")
+            .values("id", "prev_hash", "hash", *HASHED_FIELDS)[:batch]
+        )
         if not rows:
             return checked, None
         for row in rows:
             if row["prev_hash"] != prev:
-                return checked, ChainBreak(row["id"], "prev_hash does not match the previous row's hash (a row was removed or inserted)")
+                return checked, ChainBreak(
+                    row["id"],
+                    "prev_hash does not match the previous row's hash (a row was removed or inserted)",
+                )
             if compute_hash(prev, row) != row["hash"]:
-                return checked, ChainBreak(row["id"], "hash does not match the row's contents (the row was altered)")
+                return checked, ChainBreak(
+                    row["id"], "hash does not match the row's contents (the row was altered)"
+                )
             prev = row["hash"]
             checked += 1
             last_id = row["id"]
@@ -321,7 +395,9 @@ def verify_chain(*, batch: int = 2000, on_progress: Callable[[int], None] | None
 
 
 # --- recording requests --------------------------------------------------------------------
-def _object_ids(request: HttpRequest, match, response: HttpResponse) -> tuple[str | None, list[str]]:  # noqa: ANN001
+def _object_ids(
+    request: HttpRequest, match, response: HttpResponse
+) -> tuple[str | None, list[str]]:  # noqa: ANN001
     ids: list[str] = []
     kind = None
     for kwarg, type_name in ID_KWARGS.items():
@@ -337,6 +413,39 @@ def _object_ids(request: HttpRequest, match, response: HttpResponse) -> tuple[st
     if response.status_code == 201 and isinstance(data, dict) and "id" in data:
         ids.append(str(data["id"]))
     return kind, ids
+
+
+MAX_PATIENT_IDS = 200
+
+
+def _patient_ids(match, target: Target, response: HttpResponse) -> list[str]:  # noqa: ANN001
+    """The patients whose data the response carried: the URL's ``patient_id`` and, for API
+    responses, each object's ``patient`` (or the object itself on patient endpoints), read from
+    the serialised data already in memory (no query). A list page thus records which patients
+    it showed, which is what "who saw patient X" needs."""
+    found: list[str] = []
+    if "patient_id" in match.kwargs:
+        found.append(str(match.kwargs["patient_id"]))
+    data = getattr(response, "data", None)
+    if response.status_code >= 300 or data is None:
+        return found
+    if isinstance(data, dict) and isinstance(data.get("results"), list):
+        items = data["results"]
+    elif isinstance(data, dict):
+        items = [data]
+    else:
+        items = data if isinstance(data, list) else []
+    for item in items[:MAX_PATIENT_IDS]:
+        if not isinstance(item, dict):
+            continue
+        patient = item.get("patient", item.get("patient_id"))
+        if isinstance(patient, dict):
+            patient = patient.get("id")
+        if patient is None and target.object_type == "patient":
+            patient = item.get("id")
+        if isinstance(patient, int) and str(patient) not in found:
+            found.append(str(patient))
+    return found[:MAX_PATIENT_IDS]
 
 
 def _action(request: HttpRequest, target: Target, match, response: HttpResponse) -> str:  # noqa: ANN001
@@ -381,39 +490,72 @@ class AuditMiddleware:
             return response
         kind, ids = _object_ids(request, match, response)
         action = _action(request, target, match, response)
-        extra = {}
+        extra: dict[str, Any] = {}
         if action == "denied":
             extra["intended"] = ACTION_BY_METHOD.get((request.method or "").upper(), "read")
+        patients = _patient_ids(match, target, response)
+        if patients:
+            extra["patient_ids"] = patients
         try:
             audit_record(
-                action=action, user=getattr(request, "user", None),
-                object_type=target.object_type if target.object_type != "unclassified" or not kind else kind,
-                object_ids=ids, request=request, url_name=url_name,
-                status_code=response.status_code, extra=extra,
+                action=action,
+                user=getattr(request, "user", None),
+                object_type=target.object_type
+                if target.object_type != "unclassified" or not kind
+                else kind,
+                object_ids=ids,
+                request=request,
+                url_name=url_name,
+                status_code=response.status_code,
+                extra=extra,
             )
         except Exception:
             logger.critical(
-                "audit write failed: %s", json.dumps({
-                    "action": action, "user": str(getattr(request, "user", "")), "path": request.path,
-                    "method": request.method, "status": response.status_code, "ids": ids,
-                    "ip": client_ip(request), "at": timezone.now().isoformat(),
-                }), exc_info=True,
+                "audit write failed: %s",
+                json.dumps(
+                    {
+                        "action": action,
+                        "user": str(getattr(request, "user", "")),
+                        "path": request.path,
+                        "method": request.method,
+                        "status": response.status_code,
+                        "ids": ids,
+                        "ip": client_ip(request),
+                        "at": timezone.now().isoformat(),
+                    }
+                ),
+                exc_info=True,
             )
             if (request.method or "GET").upper() in ("GET", "HEAD", "OPTIONS"):
                 # Fail closed for reads: the patient data in this response has not left yet.
                 if request.path.startswith("/api/"):
-                    return JsonResponse({"detail": "Audit trail unavailable; try again later.",
-                                         "code": "audit_unavailable"}, status=503)
-                return HttpResponse("Audit trail unavailable; try again later.", status=503,
-                                    content_type="text/plain; charset=utf-8")
+                    return JsonResponse(
+                        {
+                            "detail": "Audit trail unavailable; try again later.",
+                            "code": "audit_unavailable",
+                        },
+                        status=503,
+                    )
+                return HttpResponse(
+                    "Audit trail unavailable; try again later.",
+                    status=503,
+                    content_type="text/plain; charset=utf-8",
+                )
         return response
 
 
 # --- sign-ins --------------------------------------------------------------------------------
 @receiver(user_logged_in, dispatch_uid="accounts.audit.login")
 def _on_login(sender, request, user, **kwargs) -> None:  # noqa: ANN001
-    audit_record(action="login", user=user, object_type="user", object_ids=[user.pk], request=request,
-                 url_name=_url_name_of(request), status_code=None)
+    audit_record(
+        action="login",
+        user=user,
+        object_type="user",
+        object_ids=[user.pk],
+        request=request,
+        url_name=_url_name_of(request),
+        status_code=None,
+    )
 
 
 @receiver(user_login_failed, dispatch_uid="accounts.audit.login_failed")
@@ -423,8 +565,15 @@ def _on_login_failed(sender, credentials, request=None, **kwargs) -> None:  # no
     if request is not None and getattr(request, "axes_locked_out", False):
         event_extra["locked_out"] = True
     # The attempted username is recorded as typed: it is how an admin finds an attack on an account.
-    audit_record(action="login_failed", user=None, actor_username=username, object_type="user",
-                 request=request, url_name=_url_name_of(request), extra=event_extra)
+    audit_record(
+        action="login_failed",
+        user=None,
+        actor_username=username,
+        object_type="user",
+        request=request,
+        url_name=_url_name_of(request),
+        extra=event_extra,
+    )
 
 
 def _url_name_of(request: HttpRequest | None) -> str:

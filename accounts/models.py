@@ -77,13 +77,14 @@ class AuditEventQuerySet(models.QuerySet):
     Bulk update/delete are refused here; the PostgreSQL trigger (migration 0002) refuses them for
     any other path (raw SQL, another client), so the application cannot rewrite history."""
 
-    def update(self, **kwargs):
+    def update(self, *args, **kwargs):
         raise PermissionError("audit events are append-only")
 
-    def delete(self):
+    def delete(self, *args, **kwargs):
         raise PermissionError("audit events are append-only")
 
     _raw_delete = delete
+    bulk_update = update
 
 
 class AuditEvent(models.Model):
@@ -137,6 +138,9 @@ class AuditEvent(models.Model):
         verbose_name_plural = _("audit events")
         indexes = [models.Index(fields=["object_type", "created_at"], name="audit_object_when")]
 
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_username or self.actor_type} {self.action} {self.object_type}"
+
     def save(self, *args, **kwargs):
         if self.pk is not None:
             raise PermissionError("audit events are append-only")
@@ -144,6 +148,3 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("audit events are append-only")
-
-    def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_username or self.actor_type} {self.action} {self.object_type}"

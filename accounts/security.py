@@ -19,6 +19,35 @@ SESSION_SEEN_KEY = "_eb_last_seen"
 SEEN_RESOLUTION_SECONDS = 60
 
 
+class RequestSizeLimitMiddleware:
+    """Refuses a body whose declared length exceeds REQUEST_MAX_BYTES with 413 before anything
+    reads it. Without this, Django spools a multipart upload of any size to disk before the view
+    can look at its size (DATA_UPLOAD_MAX_MEMORY_SIZE does not count files). The reverse proxy
+    should enforce the same limit (client_max_body_size); this is the app's own guarantee."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        limit = getattr(settings, "REQUEST_MAX_BYTES", 2 * settings.UPLOAD_MAX_BYTES + 1024 * 1024)
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return JsonResponse(
+                {"detail": "Invalid Content-Length.", "code": "bad_request"}, status=400
+            )
+        if not request.META.get("CONTENT_TYPE", "").startswith("multipart/form-data"):
+            # Only file uploads may be large; any other body must fit DATA_UPLOAD_MAX_MEMORY_SIZE
+            # (Django would answer a bare HTML 400 when something reads it).
+            limit = min(limit, settings.DATA_UPLOAD_MAX_MEMORY_SIZE or limit)
+        if length > limit:
+            return JsonResponse(
+                {"detail": f"Request body is larger than {limit} bytes.", "code": "too_large"},
+                status=413,
+            )
+        return self.get_response(request)
+
+
 class SessionTimeoutMiddleware:
     """Signs a session out after SESSION_IDLE_TIMEOUT_SECONDS without a request and
     SESSION_ABSOLUTE_TIMEOUT_SECONDS after sign-in, however active (a shared clinic tablet left
@@ -53,7 +82,11 @@ def otp_required_for(user) -> bool:  # noqa: ANN001
     alone until they enrol; from then on the code is always asked."""
     from django_otp import user_has_device
 
-    if user is None or not getattr(user, "is_authenticated", False) or not getattr(user, "pk", None):
+    if (
+        user is None
+        or not getattr(user, "is_authenticated", False)
+        or not getattr(user, "pk", None)
+    ):
         return False
     roles = set(settings.OTP_REQUIRED_ROLES)
     in_role = user.role in roles or ("admin" in roles and user.is_platform_admin)
@@ -69,8 +102,14 @@ class OTPRequiredMiddleware:
     """After the password, a user who must pass the TOTP step sees nothing but the code page
     (admin site included) until the session is verified. Requires django_otp's OTPMiddleware."""
 
-    ALLOWED_URL_NAMES = {"accounts:otp_verify", "accounts:logout", "accounts:set_language", "accounts:login",
-                         "set_language", "javascript-catalog"}
+    ALLOWED_URL_NAMES = {
+        "accounts:otp_verify",
+        "accounts:logout",
+        "accounts:set_language",
+        "accounts:login",
+        "set_language",
+        "javascript-catalog",
+    }
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -94,9 +133,13 @@ class OTPRequiredMiddleware:
                 name = ""
             if name not in self.ALLOWED_URL_NAMES:
                 if request.path.startswith("/api/"):
-                    return JsonResponse({"detail": "Two-factor verification required.",
-                                         "code": "otp_required"}, status=403)
-                return redirect(f"{reverse('accounts:otp_verify')}?{urlencode({'next': request.get_full_path()})}")
+                    return JsonResponse(
+                        {"detail": "Two-factor verification required.", "code": "otp_required"},
+                        status=403,
+                    )
+                return redirect(
+                    f"{reverse('accounts:otp_verify')}?{urlencode({'next': request.get_full_path()})}"
+                )
         return self.get_response(request)
 
 
@@ -120,21 +163,23 @@ def content_security_policy(*, relaxed_scripts: bool = False) -> str:
     if tiles:
         img += f" {tiles}"
     script = "'self' 'unsafe-inline'" if relaxed_scripts else "'self'"
-    return "; ".join([
-        "default-src 'self'",
-        f"img-src {img}",
-        "style-src 'self' 'unsafe-inline'",
-        f"script-src {script}",
-        "connect-src 'self'",
-        "font-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"img-src {img}",
+            "style-src 'self' 'unsafe-inline'",
+            f"script-src {script}",
+            "connect-src 'self'",
+            "font-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
 
 
-PERMISSIONS_POLICY = "camera=(self), geolocation=(self), microphone=(), payment=(), usb=(), interest-cohort=()"
+PERMISSIONS_POLICY = "camera=(self), geolocation=(self), microphone=(), payment=(), usb=()"
 
 
 class SecurityHeadersMiddleware:
@@ -147,27 +192,33 @@ class SecurityHeadersMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        self.strict = content_security_policy()
-        self.relaxed = content_security_policy(relaxed_scripts=True)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if "Content-Security-Policy" not in response:
             relaxed = request.path.startswith(self.RELAXED_PREFIXES)
-            response["Content-Security-Policy"] = self.relaxed if relaxed else self.strict
+            response["Content-Security-Policy"] = content_security_policy(relaxed_scripts=relaxed)
         response.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         response.setdefault("X-Content-Type-Options", "nosniff")
         return response
 
 
-def lockout_response(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:  # noqa: ANN001
+def lockout_response(
+    request: HttpRequest, original_response=None, credentials=None
+) -> HttpResponse:  # noqa: ANN001
     """django-axes' lockout answer: 429, JSON for the API, a page for the portal."""
     from django.shortcuts import render
 
     minutes = max(1, round(settings.AXES_COOLOFF_TIME * 60))
     if request.path.startswith("/api/"):
-        response = JsonResponse({"detail": "Too many failed sign-ins; try again later.",
-                                 "code": "locked_out", "retry_after_minutes": minutes}, status=429)
+        response = JsonResponse(
+            {
+                "detail": "Too many failed sign-ins; try again later.",
+                "code": "locked_out",
+                "retry_after_minutes": minutes,
+            },
+            status=429,
+        )
     else:
         response = render(request, "accounts/locked_out.html", {"minutes": minutes}, status=429)
     response["Retry-After"] = str(minutes * 60)

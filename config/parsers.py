@@ -6,7 +6,7 @@ a deeply nested document raise RecursionError, a 500. This one:
 
 * reads at most ``API_JSON_MAX_BYTES`` (default DATA_UPLOAD_MAX_MEMORY_SIZE) and answers 413 above;
 * requires strict UTF-8 (400 otherwise);
-* refuses NaN, Infinity and -Infinity (400);
+* refuses NaN, Infinity and -Infinity, and numbers that overflow to them such as 1e400 (400);
 * refuses nesting deeper than ``API_JSON_MAX_DEPTH`` (default 32; our payloads are 3 deep) (400).
 """
 
@@ -29,6 +29,13 @@ class PayloadTooLarge(APIException):
 
 def _reject_constant(name: str) -> Any:
     raise ParseError(f"JSON parse error - {name} is not valid JSON.")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):  # 1e400 overflows to inf without parse_constant
+        raise ParseError("JSON parse error - number out of range.")
+    return value
 
 
 def _depth(value: Any, limit: int) -> int:
@@ -60,7 +67,7 @@ class StrictJSONParser(JSONParser):
         except UnicodeDecodeError as exc:
             raise ParseError("JSON parse error - body is not valid UTF-8.") from exc
         try:
-            data = json.loads(text, parse_constant=_reject_constant)
+            data = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
         except RecursionError as exc:
             raise ParseError("JSON parse error - nested too deeply.") from exc
         except ValueError as exc:

@@ -58,8 +58,9 @@ def _parse_date(raw: str, *, field: str, label: str) -> dt.date | None:
     return value
 
 
-def filters_parse(*, params: Mapping[str, str], scope: DashboardScope,
-                  today: dt.date | None = None) -> DashboardFilters:
+def filters_parse(
+    *, params: Mapping[str, str], scope: DashboardScope, today: dt.date | None = None
+) -> DashboardFilters:
     """Read ``date_from``, ``date_to``, ``site`` and ``region`` (all optional) from ``params``."""
     today = today or timezone.localdate()
     date_from = _parse_date(params.get("date_from", ""), field="date_from", label=_("Start date"))

@@ -26,8 +26,11 @@ class DashboardAccess(models.Model):
     # Site.region values this person may see; [] = every region. A value that is not a list of
     # names (written around the admin form) grants nothing: see dashboard.selectors.dashboard_scope.
     regions = models.JSONField(
-        _("regions"), default=list, blank=True, validators=[_validate_regions],
-        help_text=_("Region names as written on the sites, e.g. [\"Gangwon\"]. Empty: all regions."),
+        _("regions"),
+        default=list,
+        blank=True,
+        validators=[_validate_regions],
+        help_text=_('Region names as written on the sites, e.g. ["Gangwon"]. Empty: all regions.'),
     )
     note = models.CharField(_("note"), max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

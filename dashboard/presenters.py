@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.utils import formats
+from django.utils import dateformat, formats
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -34,7 +34,8 @@ TRIAGE_LABELS = {
 def percent(share: float | None) -> str:
     if share is None:
         return "–"
-    return formats.number_format(share * 100, decimal_pos=1, use_l10n=True) + "%"
+    # Rounded first: number_format truncates (2/7 would read 28.5%).
+    return formats.number_format(round(share * 100, 1), decimal_pos=1, use_l10n=True) + "%"
 
 
 def duration_text(value: dt.timedelta | None) -> str:
@@ -42,41 +43,91 @@ def duration_text(value: dt.timedelta | None) -> str:
         return "–"
     hours = value.total_seconds() / 3600
     if hours >= 48:
-        return _("%(n)s days") % {"n": formats.number_format(hours / 24, decimal_pos=1, use_l10n=True)}
-    return _("%(n)s hours") % {"n": formats.number_format(hours, decimal_pos=1, use_l10n=True)}
+        return _("%(n)s days") % {
+            "n": formats.number_format(round(hours / 24, 1), decimal_pos=1, use_l10n=True)
+        }
+    return _("%(n)s hours") % {
+        "n": formats.number_format(round(hours, 1), decimal_pos=1, use_l10n=True)
+    }
 
 
-def _day_label(day: dt.date) -> str:
-    return formats.date_format(day, "SHORT_DATE_FORMAT", use_l10n=True)
+def _day_labels(days: list[dt.date]) -> list[str]:
+    # The locale's short date format, looked up once for the up to 731 labels of a range.
+    fmt = formats.get_format("SHORT_DATE_FORMAT", use_l10n=True)
+    return [dateformat.format(day, fmt) for day in days]
 
 
 def page_context(data: DashboardData) -> dict[str, Any]:
-    triage_rows = [
-        (str(TRIAGE_LABELS.get(row.key, row.key)), row.rate, f"{row.count} · {percent(row.rate)}", row,
-         percent(row.rate))
-        for row in data.triage
-    ]
-    positive_rows = [
-        (f"{row.key} · {CLASS_NAMES[row.key]}", row.rate, f"{row.count} · {percent(row.rate)}", row,
-         percent(row.rate))
-        for row in data.positive
-    ]
+    share_head = [_("Count"), _("Out of"), _("Share")]
+    days = list(
+        zip(_day_labels([d for d, _n in data.per_day]), [n for _d, n in data.per_day], strict=True)
+    )
+    weeks = list(
+        zip(
+            _day_labels([d for d, _n in data.per_week]), [n for _d, n in data.per_week], strict=True
+        )
+    )
+    triage = [(str(TRIAGE_LABELS.get(r.key, r.key)), r) for r in data.triage]
+    positive = [(f"{r.key} · {CLASS_NAMES[r.key]}", r) for r in data.positive]
     context: dict[str, Any] = {
         "data": data,
         "gradable_text": percent(data.gradable_rate),
-        "day_chart": charts.column_chart([(_day_label(d), n) for d, n in data.per_day]),
-        "week_chart": charts.column_chart([(_day_label(d), n) for d, n in data.per_week]),
-        "triage_chart": charts.bar_list([r[:3] for r in triage_rows]),
-        "triage_rows": triage_rows,
-        "positive_chart": charts.bar_list([r[:3] for r in positive_rows]),
-        "positive_rows": positive_rows,
+        "day_chart": charts.render_column_chart(
+            charts.column_chart(days, max_labels=10),
+            chart_id="chart-day",
+            title=_("Screenings per day"),
+            desc=_("Number of screenings created on each day of the range."),
+            column_label=_("Day"),
+            value_label=_("Screenings"),
+        ),
+        "week_chart": charts.render_column_chart(
+            charts.column_chart(weeks, max_labels=10),
+            chart_id="chart-week",
+            title=_("Screenings per week"),
+            desc=_(
+                "Number of screenings per week; weeks start on Monday and the first and last may be partial."
+            ),
+            column_label=_("Week of"),
+            value_label=_("Screenings"),
+        ),
+        "triage_chart": charts.render_bar_list(
+            charts.bar_list(
+                [(label, r.rate, f"{r.count} · {percent(r.rate)}") for label, r in triage]
+            ),
+            chart_id="chart-triage",
+            title=_("Triage distribution"),
+            desc=_("Share of triaged screenings in each triage outcome."),
+            column_label=_("Triage"),
+            table_head=share_head,
+            table_rows=[[label, r.count, r.total, percent(r.rate)] for label, r in triage],
+        ),
+        "positive_chart": charts.render_bar_list(
+            charts.bar_list(
+                [(label, r.rate, f"{r.count} · {percent(r.rate)}") for label, r in positive]
+            ),
+            chart_id="chart-positive",
+            title=_("Positive rate per class"),
+            desc=_("Share of eye results whose findings include each class."),
+            column_label=_("Class"),
+            table_head=share_head,
+            table_rows=[[label, r.count, r.total, percent(r.rate)] for label, r in positive],
+        ),
     }
     referrals = data.referrals
     if referrals is not None:
-        steps = [(str(FUNNEL_LABELS[row.key]), row.count, row) for row in referrals["steps"]]
+        steps = [(str(FUNNEL_LABELS[r.key]), r) for r in referrals["steps"]]
         context.update(
-            funnel_chart=charts.funnel([(label, n) for label, n, _row in steps]),
-            funnel_rows=[(label, row.count, percent(row.rate)) for label, _n, row in steps],
+            funnel_chart=charts.render_funnel(
+                charts.funnel([(label, r.count) for label, r in steps]),
+                chart_id="funnel",
+                title=_("Referral funnel"),
+                desc=_(
+                    "Referrals of the screenings in the range, by the furthest step each reached: "
+                    "proposed, sent to a hospital, accepted, attended, completed."
+                ),
+                table_head=[_("Step"), _("Referrals"), _("Share of all referrals")],
+                table_rows=[[label, r.count, percent(r.rate)] for label, r in steps],
+            ),
             median_text=duration_text(referrals["median_to_accept"]),
             mean_text=duration_text(referrals["mean_to_accept"]),
         )
@@ -102,33 +153,66 @@ def csv_rows(data: DashboardData) -> list[list[Any]]:
         ["filter", "region", _("Region"), f.region or "*", "", ""],
         ["filter", "site", _("Site"), f"{f.site.pk} {f.site.name}" if f.site else "*", "", ""],
         ["summary", "screenings", _("Screenings"), data.screenings_total, "", ""],
-        ["summary", "gradable_images", _("Gradable images"), data.images_gradable,
-         data.images_total, _share(data.gradable_rate)],
+        [
+            "summary",
+            "gradable_images",
+            _("Gradable images"),
+            data.images_gradable,
+            data.images_total,
+            _share(data.gradable_rate),
+        ],
     ]
     rows += [["screenings_per_day", d.isoformat(), "", n, "", ""] for d, n in data.per_day]
     rows += [["screenings_per_week", d.isoformat(), "", n, "", ""] for d, n in data.per_week]
-    rows += [["triage", r.key, str(TRIAGE_LABELS.get(r.key, r.key)), r.count, r.total, _share(r.rate)]
-             for r in data.triage]
+    rows += [
+        ["triage", r.key, str(TRIAGE_LABELS.get(r.key, r.key)), r.count, r.total, _share(r.rate)]
+        for r in data.triage
+    ]
     rows.append(["triage", "pending", _("Not triaged yet"), data.untriaged, "", ""])
-    rows += [["positive_rate", r.key, str(CLASS_NAMES[r.key]), r.count, r.total, _share(r.rate)]
-             for r in data.positive]
+    rows += [
+        ["positive_rate", r.key, str(CLASS_NAMES[r.key]), r.count, r.total, _share(r.rate)]
+        for r in data.positive
+    ]
     if data.referrals is not None:
         ref = data.referrals
-        rows += [["referral_funnel", r.key, str(FUNNEL_LABELS[r.key]), r.count, r.total, _share(r.rate)]
-                 for r in ref["steps"]]
         rows += [
-            ["referral_other", "declined", _("Declined at least once"), ref["declined"], ref["total"], ""],
+            ["referral_funnel", r.key, str(FUNNEL_LABELS[r.key]), r.count, r.total, _share(r.rate)]
+            for r in ref["steps"]
+        ]
+        rows += [
+            [
+                "referral_other",
+                "declined",
+                _("Declined at least once"),
+                ref["declined"],
+                ref["total"],
+                "",
+            ],
             ["referral_other", "no_show", _("Did not attend"), ref["no_show"], ref["total"], ""],
             ["referral_other", "cancelled", _("Cancelled"), ref["cancelled"], ref["total"], ""],
             ["referral_other", "open", _("Still open"), ref["open"], ref["total"], ""],
-            ["time_to_acceptance", "median_hours", _("Median time to acceptance (hours)"),
-             _hours(ref["median_to_accept"]), "", ""],
-            ["time_to_acceptance", "mean_hours", _("Mean time to acceptance (hours)"),
-             _hours(ref["mean_to_accept"]), "", ""],
+            [
+                "time_to_acceptance",
+                "median_hours",
+                _("Median time to acceptance (hours)"),
+                _hours(ref["median_to_accept"]),
+                "",
+                "",
+            ],
+            [
+                "time_to_acceptance",
+                "mean_hours",
+                _("Mean time to acceptance (hours)"),
+                _hours(ref["mean_to_accept"]),
+                "",
+                "",
+            ],
         ]
     if data.pharmacy is not None:
         ph = data.pharmacy
-        rows.append(["kiosk_stock", "total", _("Boxes in stock (unexpired)"), ph["stock_boxes"], "", ""])
+        rows.append(
+            ["kiosk_stock", "total", _("Boxes in stock (unexpired)"), ph["stock_boxes"], "", ""]
+        )
         rows += [["dispenses", status, "", n, "", ""] for status, n in ph["dispenses"].items()]
         for kiosk in ph["kiosks"]:
             label = f"{kiosk.name} ({kiosk.pharmacy.name})"

@@ -1,8 +1,10 @@
 """The dashboard's reads: who may see what, and every aggregate, computed in SQL.
 
-Each section is one query (conditional ``COUNT(...) FILTER (WHERE ...)`` for the rates and the
-triage mix, ``GROUP BY`` a truncated date for the time series), so the cost depends on the number
-of rows in the range, never on Python looping over them; tests/dashboard pins the query count.
+Each section is one query (``GROUP BY`` local day and triage for the time series and the triage
+mix, conditional ``COUNT(...) FILTER (WHERE ...)`` for the rates, ``GROUP BY`` the findings list
+for the positive rates), 8 in all (9 with a region). Python only adds up the grouped rows (at most
+a few thousand, however many screenings there are), never loops over screenings;
+tests/dashboard pins the query count and bench/dashboard_bench.py times it on 100,000.
 
 All figures count screenings by the day they were created (local time, settings.TIME_ZONE) and
 follow those screenings: images, eye results and referrals belong to the range and the site of
@@ -18,28 +20,26 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.conf import settings
-from django.core.exceptions import FieldError
+from django.core.exceptions import EmptyResultSet, FieldError
 from django.db import connection
 from django.db.models import (
-    Aggregate,
-    Avg,
     Count,
-    DateField,
-    DurationField,
-    F,
     IntegerField,
+    Max,
+    Min,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
     Sum,
 )
-from django.db.models.functions import Coalesce, TruncDate, TruncWeek
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from accounts.models import User
@@ -106,14 +106,6 @@ def sites_for_scope(*, scope: DashboardScope) -> QuerySet[Site]:
 # --- helpers --------------------------------------------------------------------------------
 
 
-class Median(Aggregate):
-    """PostgreSQL's ``percentile_cont(0.5) WITHIN GROUP (ORDER BY x)``; NULLs are ignored."""
-
-    function = "PERCENTILE_CONT"
-    name = "Median"
-    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
-
-
 def _is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
@@ -126,29 +118,52 @@ def _range(filters: DashboardFilters) -> tuple[dt.datetime, dt.datetime]:
     return start, end
 
 
-def _screening_q(scope: DashboardScope, filters: DashboardFilters, prefix: str = "") -> Q:
-    """The screenings in range and scope, as a Q usable from Screening (prefix "") or from a
-    model that points to it (prefix "screening__")."""
+@dataclass(frozen=True)
+class _Selection:
+    """The screenings a dashboard shows: created in [start, end), at one of ``site_ids`` (None:
+    any site). ``id_range``, once known, is the lowest and highest id among them."""
+
+    start: dt.datetime
+    end: dt.datetime
+    site_ids: tuple[int, ...] | None
+    id_range: tuple[int, int] | None = None
+
+    def q(self, prefix: str = "") -> Q:
+        """As a Q on Screening (prefix "") or on a model pointing to it ("screening__")."""
+        q = Q(**{f"{prefix}created_at__gte": self.start, f"{prefix}created_at__lt": self.end})
+        # A draft was never submitted: it is not a screening yet.
+        q &= ~Q(**{f"{prefix}status": Screening.Status.DRAFT})
+        if self.site_ids is not None:
+            q &= Q(**{f"{prefix}site_id__in": self.site_ids})
+        if self.id_range is not None and prefix:
+            # Redundant (every screening in the selection has an id in the range) but it lets
+            # PostgreSQL read only that slice of the images/results/referrals through their
+            # screening_id index instead of hashing the whole table: ids grow with created_at,
+            # so a recent range is a narrow slice. Correct whatever the ids are.
+            column = f"{prefix.removesuffix('__')}_id"
+            q &= Q(**{f"{column}__gte": self.id_range[0], f"{column}__lte": self.id_range[1]})
+        return q
+
+
+def _selection(scope: DashboardScope, filters: DashboardFilters) -> _Selection:
+    """Regions become site ids up front (one small query): ``site_id IN (...)`` lets PostgreSQL
+    use the screening (site, created_at) index, where a join on site.region scanned the whole
+    range (2x slower for one region in bench/dashboard_bench.py)."""
     start, end = _range(filters)
-    q = Q(**{f"{prefix}created_at__gte": start, f"{prefix}created_at__lt": end})
-    # A draft was never submitted: it is not a screening yet.
-    q &= ~Q(**{f"{prefix}status": Screening.Status.DRAFT})
+    site = filters.site
+    if site is not None:
+        # filters_parse already checked the site against the scope; checked again here so that
+        # no caller of this selector can read outside its scope.
+        allowed = scope.allows_region(site.region) and filters.region in ("", site.region)
+        return _Selection(start, end, (site.pk,) if allowed else ())
+    if scope.regions is None and not filters.region:
+        return _Selection(start, end, None)
+    sites = Site.objects.all()
     if scope.regions is not None:
-        q &= Q(**{f"{prefix}site__region__in": scope.regions})
+        sites = sites.filter(region__in=scope.regions)
     if filters.region:
-        q &= Q(**{f"{prefix}site__region": filters.region})
-    if filters.site is not None:
-        q &= Q(**{f"{prefix}site_id": filters.site.pk})
-    return q
-
-
-def _has_finding(letter: str) -> Q:
-    # findings is a JSON list of class letters: jsonb containment on PostgreSQL; the SQLite of a
-    # bare `make run` has no containment operator, and the quoted letter cannot match anything
-    # else in a list of one-letter strings.
-    if _is_postgres():
-        return Q(findings__contains=[letter])
-    return Q(findings__icontains=f'"{letter}"')
+        sites = sites.filter(region=filters.region)
+    return _Selection(start, end, tuple(sites.values_list("id", flat=True)))
 
 
 def _rate(numerator: int, denominator: int) -> float | None:
@@ -196,7 +211,9 @@ class DashboardData:
         return _rate(self.images_gradable, self.images_total)
 
 
-def _fill_days(rows: dict[dt.date, int], first: dt.date, last: dt.date, step: int) -> list[tuple[dt.date, int]]:
+def _fill_days(
+    rows: dict[dt.date, int], first: dt.date, last: dt.date, step: int
+) -> list[tuple[dt.date, int]]:
     out = []
     day = first
     while day <= last:
@@ -209,86 +226,139 @@ def _as_date(value: dt.date | dt.datetime) -> dt.date:
     return value.date() if isinstance(value, dt.datetime) else value
 
 
-def _time_series(scope: DashboardScope, filters: DashboardFilters, data: DashboardData) -> None:
+def _screening_counts(
+    sel: _Selection, filters: DashboardFilters, data: DashboardData
+) -> tuple[int, int]:
+    """Per day, per week, in total and per triage, from ONE query grouped by (local day,
+    triage): at most 731 x 6 rows whatever the number of screenings. Summing those rows into
+    weeks and totals replaced three scans of the range with one (bench/dashboard_bench.py)."""
     tz = timezone.get_current_timezone()
-    screenings = Screening.objects.filter(_screening_q(scope, filters)).order_by()
-    daily = (
-        screenings.annotate(day=TruncDate("created_at", tzinfo=tz))
-        .values("day").annotate(n=Count("id")).values_list("day", "n")
+    rows = (
+        Screening.objects.filter(sel.q())
+        .order_by()
+        .annotate(day=TruncDate("created_at", tzinfo=tz))
+        .values("day", "triage")
+        .annotate(n=Count("id"), lo=Min("id"), hi=Max("id"))
+        .values_list("day", "triage", "n", "lo", "hi")
     )
-    data.per_day = _fill_days({_as_date(d): n for d, n in daily}, filters.date_from, filters.date_to, 1)
-    weekly = (
-        screenings.annotate(week=TruncWeek("created_at", tzinfo=tz, output_field=DateField()))
-        .values("week").annotate(n=Count("id")).values_list("week", "n")
-    )
-    # Weeks start on Monday (ISO, and PostgreSQL's date_trunc('week')); the first and last may be
-    # partial weeks of the range.
+    per_day: dict[dt.date, int] = defaultdict(int)
+    per_week: dict[dt.date, int] = defaultdict(int)
+    per_triage: dict[str, int] = defaultdict(int)
+    lowest, highest = 0, -1  # an empty id range when there is no screening
+    for day, triage, n, lo, hi in rows:
+        lowest = lo if highest < 0 else min(lowest, lo)
+        highest = max(highest, hi)
+        day = _as_date(day)
+        per_day[day] += n
+        # Weeks start on Monday (ISO, like PostgreSQL's date_trunc('week')).
+        per_week[day - dt.timedelta(days=day.weekday())] += n
+        per_triage[triage] += n
+    data.per_day = _fill_days(per_day, filters.date_from, filters.date_to, 1)
+    # The first and last weeks may be partial weeks of the range.
     first_monday = filters.date_from - dt.timedelta(days=filters.date_from.weekday())
-    data.per_week = _fill_days({_as_date(w): n for w, n in weekly}, first_monday, filters.date_to, 7)
-
-
-def _screening_totals(scope: DashboardScope, filters: DashboardFilters, data: DashboardData) -> None:
-    counts = Screening.objects.filter(_screening_q(scope, filters)).aggregate(
-        total=Count("id"),
-        **{f"t_{value}": Count("id", filter=Q(triage=value)) for value in Triage.values},
-    )
-    data.screenings_total = counts["total"]
-    triaged = sum(counts[f"t_{value}"] for value in Triage.values)
+    data.per_week = _fill_days(per_week, first_monday, filters.date_to, 7)
+    data.screenings_total = sum(per_day.values())
+    triaged = sum(per_triage[value] for value in Triage.values)
     data.untriaged = data.screenings_total - triaged
-    data.triage = [RateRow(value, counts[f"t_{value}"], triaged) for value in Triage.values]
+    data.triage = [RateRow(value, per_triage[value], triaged) for value in Triage.values]
+    return lowest, highest
 
 
-def _image_quality(scope: DashboardScope, filters: DashboardFilters, data: DashboardData) -> None:
-    counts = ScreeningImage.objects.filter(_screening_q(scope, filters, "screening__")).aggregate(
+def _image_quality(sel: _Selection, data: DashboardData) -> None:
+    counts = ScreeningImage.objects.filter(sel.q("screening__")).aggregate(
         total=Count("id"), gradable=Count("id", filter=Q(gradable=True))
     )
     data.images_total, data.images_gradable = counts["total"], counts["gradable"]
 
 
-def _positive_rates(scope: DashboardScope, filters: DashboardFilters, data: DashboardData) -> None:
-    # One query, eight filtered counts: the share of eye results whose findings hold each class.
-    counts = EyeResult.objects.filter(_screening_q(scope, filters, "screening__")).aggregate(
-        total=Count("id"), **{f"c_{c}": Count("id", filter=_has_finding(c)) for c in CLASS_CODES}
+def _positive_rates(sel: _Selection, data: DashboardData) -> None:
+    """The share of eye results whose findings hold each class letter.
+
+    Grouped in SQL by the findings list itself: there are at most 2^8 distinct lists, and
+    adding up the letters of those few groups is cheaper than eight jsonb containment tests per
+    row (bench: 260-400 ms against 470-590 ms on 178,000 results). A letter listed twice counts
+    once, as containment would."""
+    groups = (
+        EyeResult.objects.filter(sel.q("screening__"))
+        .order_by()
+        .values("findings")
+        .annotate(n=Count("id"))
+        .values_list("findings", "n")
     )
-    data.results_total = counts["total"]
-    data.positive = [RateRow(c, counts[f"c_{c}"], counts["total"]) for c in CLASS_CODES]
+    total = 0
+    per_class: dict[str, int] = defaultdict(int)
+    for findings, n in groups:
+        total += n
+        letters = findings if isinstance(findings, list) else []
+        for letter in {c for c in letters if isinstance(c, str)}:
+            per_class[letter] += n
+    data.results_total = total
+    data.positive = [RateRow(c, per_class[c], total) for c in CLASS_CODES]
 
 
-def _referral_section(scope: DashboardScope, filters: DashboardFilters) -> dict[str, Any] | None:
+def _referral_history(ReferralEvent, sel: _Selection) -> dict[str, Any]:  # noqa: N803
+    """The funnel and the time to acceptance in one pass over the events of the referrals in range.
+
+    Inner query, one row per referral (GROUP BY): did it ever reach each step, and when was it
+    first sent and first accepted. Outer query: count the referrals per step and take the mean
+    and median of (first accepted - first sent); AVG and percentile_cont skip the NULLs of
+    referrals never accepted. Time runs from the first sending: escalation to another hospital
+    or a re-send after a decline keeps the clock running, since the patient is still waiting.
+
+    Django cannot aggregate over aggregates, hence the outer SELECT in SQL around the ORM's
+    inner query (whose parameters stay parameters). Correlated subqueries per referral (the
+    first version) cost 4 index probes per referral and ~1 s at 18,000 referrals."""
+    flags = {
+        f"r_{step}": Count("id", filter=Q(to_status__in=states))
+        for step, states in _REACHED.items()
+    }
+    inner = (
+        ReferralEvent.objects.filter(sel.q("referral__screening__"))
+        .order_by()
+        .values("referral_id")
+        .annotate(
+            sent_t=Min("created_at", filter=Q(to_status="sent")),
+            accepted_t=Min("created_at", filter=Q(to_status="accepted")),
+            r_declined=Count("id", filter=Q(to_status="declined")),
+            r_no_show=Count("id", filter=Q(to_status="no_show")),
+            **flags,
+        )
+    )
+    steps = [*_REACHED, "declined", "no_show"]
+    try:
+        sql, params = inner.query.sql_with_params()
+    except EmptyResultSet:  # no site in the selection (a region without sites): nothing to count
+        return {**dict.fromkeys(steps, 0), "mean": None, "median": None}
+    counted = ", ".join(f"COUNT(*) FILTER (WHERE r_{step} > 0)" for step in steps)
+    if _is_postgres():
+        wait = "EXTRACT(EPOCH FROM (accepted_t - sent_t))"
+        timing = f"AVG({wait}), PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY {wait})"
+    else:  # SQLite (a bare `make run`): no percentile_cont, datetimes are text
+        timing = "AVG((julianday(accepted_t) - julianday(sent_t)) * 86400.0), NULL"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {counted}, {timing} FROM ({sql}) AS per_referral", params)  # noqa: S608 - fixed column names; values are parameters
+        row = cursor.fetchone()
+    result: dict[str, Any] = dict(zip(steps, row[: len(steps)], strict=True))
+    mean, median = row[len(steps) :]
+    result["mean"] = dt.timedelta(seconds=float(mean)) if mean is not None else None
+    result["median"] = dt.timedelta(seconds=float(median)) if median is not None else None
+    return result
+
+
+def _referral_section(sel: _Selection) -> dict[str, Any] | None:
     Referral = _optional_model("referrals", "Referral")
     ReferralEvent = _optional_model("referrals", "ReferralEvent")
     if Referral is None:
         return None
-    referrals = Referral.objects.filter(_screening_q(scope, filters, "screening__"))
+    referrals = Referral.objects.filter(sel.q("screening__"))
     counts = {
         "total": Count("id"),
         "cancelled": Count("id", filter=Q(status="cancelled")),
         "open": Count("id", filter=~Q(status__in=("completed", "cancelled"))),
     }
     if ReferralEvent is not None:
-        # Time to acceptance: from the first time the referral went to a hospital to its first
-        # acceptance (an escalation to another hospital keeps the clock running: the patient
-        # is still waiting). Avg and percentile_cont skip the NULLs of unaccepted referrals.
-        def first(status: str) -> Subquery:
-            return Subquery(
-                ReferralEvent.objects.filter(referral=OuterRef("pk"), to_status=status)
-                .order_by("created_at", "id").values("created_at")[:1]
-            )
-
-        wait = F("accepted_t") - F("sent_t")
-        counts["mean"] = Avg(wait, output_field=DurationField())
-        if _is_postgres():
-            counts["median"] = Median(wait, output_field=DurationField())
-        totals = referrals.annotate(sent_t=first("sent"), accepted_t=first("accepted")).aggregate(
-            **counts
-        )
-        events = ReferralEvent.objects.filter(_screening_q(scope, filters, "referral__screening__"))
-        reached = events.aggregate(
-            **{step: Count("referral_id", distinct=True, filter=Q(to_status__in=states))
-               for step, states in _REACHED.items()},
-            declined=Count("referral_id", distinct=True, filter=Q(to_status="declined")),
-            no_show=Count("referral_id", distinct=True, filter=Q(to_status="no_show")),
-        )
+        totals = referrals.aggregate(**counts)
+        reached = _referral_history(ReferralEvent, sel)
     else:
         # Without the history the current status is all there is: a lower bound on each step.
         totals = referrals.aggregate(
@@ -297,7 +367,7 @@ def _referral_section(scope: DashboardScope, filters: DashboardFilters) -> dict[
             declined=Count("id", filter=Q(status="declined")),
             no_show=Count("id", filter=Q(status="no_show")),
         )
-        reached = totals
+        reached = {**totals, "mean": None, "median": None}
     total = totals["total"]
     steps = [("proposed", total)] + [(step, reached[step]) for step in FUNNEL_STEPS[1:]]
     return {
@@ -308,8 +378,8 @@ def _referral_section(scope: DashboardScope, filters: DashboardFilters) -> dict[
         "no_show": reached["no_show"],
         "cancelled": totals["cancelled"],
         "open": totals["open"],
-        "mean_to_accept": totals.get("mean"),
-        "median_to_accept": totals.get("median"),
+        "mean_to_accept": reached["mean"],
+        "median_to_accept": reached["median"],
     }
 
 
@@ -335,20 +405,27 @@ def _pharmacy_section(scope: DashboardScope, filters: DashboardFilters) -> dict[
 
     in_range = Q(created_at__gte=start, created_at__lt=end)
     stock = (
-        StockLot.objects.filter(kiosk=OuterRef("pk"), expiry__gte=today).order_by()
-        .values("kiosk").annotate(s=Sum("quantity")).values("s")
+        StockLot.objects.filter(kiosk=OuterRef("pk"), expiry__gte=today)
+        .order_by()
+        .values("kiosk")
+        .annotate(s=Sum("quantity"))
+        .values("s")
     )
 
     def dispenses(status: str) -> Subquery:
         return Subquery(
-            Dispense.objects.filter(in_range, kiosk=OuterRef("pk"), status=status).order_by()
-            .values("kiosk").annotate(n=Count("id")).values("n"),
+            Dispense.objects.filter(in_range, kiosk=OuterRef("pk"), status=status)
+            .order_by()
+            .values("kiosk")
+            .annotate(n=Count("id"))
+            .values("n"),
             output_field=IntegerField(),
         )
 
     limit = 100
     kiosks = list(
-        Kiosk.objects.filter(kiosk_q()).exclude(status="retired")
+        Kiosk.objects.filter(kiosk_q())
+        .exclude(status="retired")
         .annotate(
             stock=Coalesce(Subquery(stock, output_field=IntegerField()), 0),
             dispensed=Coalesce(dispenses("completed"), 0),
@@ -363,9 +440,11 @@ def _pharmacy_section(scope: DashboardScope, filters: DashboardFilters) -> dict[
         failed=Count("id", filter=Q(status="failed")),
         reserved=Count("id", filter=Q(status="reserved")),
     )
-    stock_total = StockLot.objects.filter(kiosk_q("kiosk__"), expiry__gte=today).exclude(
-        kiosk__status="retired"
-    ).aggregate(boxes=Coalesce(Sum("quantity"), 0), kiosks=Count("kiosk", distinct=True))
+    stock_total = (
+        StockLot.objects.filter(kiosk_q("kiosk__"), expiry__gte=today)
+        .exclude(kiosk__status="retired")
+        .aggregate(boxes=Coalesce(Sum("quantity"), 0), kiosks=Count("kiosk", distinct=True))
+    )
     return {
         "kiosks": kiosks[:limit],
         "kiosks_truncated": len(kiosks) > limit,
@@ -388,10 +467,10 @@ def _guarded(name: str, fn, *args):  # noqa: ANN001, ANN202
 def dashboard_data(*, scope: DashboardScope, filters: DashboardFilters) -> DashboardData:
     """Every figure of the dashboard for ``filters`` within ``scope`` (a fixed number of queries)."""
     data = DashboardData(filters=filters)
-    _time_series(scope, filters, data)
-    _screening_totals(scope, filters, data)
-    _image_quality(scope, filters, data)
-    _positive_rates(scope, filters, data)
-    data.referrals = _guarded("referrals", _referral_section, scope, filters)
+    sel = _selection(scope, filters)
+    sel = replace(sel, id_range=_screening_counts(sel, filters, data))
+    _image_quality(sel, data)
+    _positive_rates(sel, data)
+    data.referrals = _guarded("referrals", _referral_section, sel)
     data.pharmacy = _guarded("pharmacy", _pharmacy_section, scope, filters)
     return data

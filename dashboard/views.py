@@ -13,34 +13,49 @@ from django.views.decorators.http import require_GET
 
 from config.errors import InvalidInput, NotFound
 from dashboard import presenters, selectors
-from dashboard.filters import MAX_DAYS, filters_parse
+from dashboard.filters import filters_parse
+
 
 def _form_context(request: HttpRequest, scope: selectors.DashboardScope) -> dict:
     sites = list(selectors.sites_for_scope(scope=scope).only("id", "name", "name_en", "region"))
     regions = sorted({s.region for s in sites} | set(scope.regions or ()))
-    return {"sites": sites, "regions": regions, "params": request.GET, "max_days": MAX_DAYS,
-            "scope": scope}
+    return {
+        "sites": sites,
+        "regions": regions,
+        "params": request.GET,
+        "scope": scope,
+    }
 
 
-def _refuse(request: HttpRequest, scope, exc: Exception) -> HttpResponse:  # noqa: ANN001
-    status = 404 if isinstance(exc, NotFound) else 400
-    context = {**_form_context(request, scope), "error": exc.message, "error_field": exc.field}
-    return render(request, "dashboard/index.html", context, status=status)
-
-
-@login_required
-@require_GET
-def index(request: HttpRequest) -> HttpResponse:
+def _load(
+    request: HttpRequest,
+) -> tuple[selectors.DashboardScope, selectors.DashboardData] | HttpResponse:
+    """Access check, filters, aggregates: the scope and data, or the 403/400/404 page."""
     scope = selectors.dashboard_scope(user=request.user)
     if scope is None:
         return render(request, "dashboard/forbidden.html", status=403)
     try:
         filters = filters_parse(params=request.GET, scope=scope)
     except (InvalidInput, NotFound) as exc:
-        return _refuse(request, scope, exc)
-    data = selectors.dashboard_data(scope=scope, filters=filters)
-    context = {**_form_context(request, scope), **presenters.page_context(data), "filters": filters,
-               "export_query": urlencode(filters.as_query())}
+        context = {**_form_context(request, scope), "error": exc.message, "error_field": exc.field}
+        status = 404 if isinstance(exc, NotFound) else 400
+        return render(request, "dashboard/index.html", context, status=status)
+    return scope, selectors.dashboard_data(scope=scope, filters=filters)
+
+
+@login_required
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    loaded = _load(request)
+    if isinstance(loaded, HttpResponse):
+        return loaded
+    scope, data = loaded
+    context = {
+        **_form_context(request, scope),
+        **presenters.page_context(data),
+        "filters": data.filters,
+        "export_query": urlencode(data.filters.as_query()),
+    }
     return render(request, "dashboard/index.html", context)
 
 
@@ -49,14 +64,13 @@ def index(request: HttpRequest) -> HttpResponse:
 def export_csv(request: HttpRequest) -> HttpResponse:
     """The aggregates as CSV. Data leaving the platform: accounts.audit records every request to
     this URL name as an "export" (the ``dashboard:*export*`` rule), so keep the name."""
-    scope = selectors.dashboard_scope(user=request.user)
-    if scope is None:
-        return render(request, "dashboard/forbidden.html", status=403)
-    try:
-        filters = filters_parse(params=request.GET, scope=scope)
-    except (InvalidInput, NotFound) as exc:
-        return _refuse(request, scope, exc)
-    data = selectors.dashboard_data(scope=scope, filters=filters)
+    loaded = _load(request)
+    if isinstance(loaded, HttpResponse):
+        return loaded
+    _scope, data = loaded
+    filters = data.filters
+    # The audit row says what left the platform: which range, region and site were exported.
+    request.audit_object_ids = [f"{key}={value}" for key, value in filters.as_query().items()]
     name = f"eyebridge-dashboard-{filters.date_from:%Y%m%d}-{filters.date_to:%Y%m%d}.csv"
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}"'

@@ -103,15 +103,26 @@ def degrade(img: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
 
 
 DEGRADATIONS = ("blur", "dark", "overexposed", "off_centre")
-EXPECTED = {"blur": "blurred", "dark": "too_dark", "overexposed": "overexposed", "off_centre": "poor_field"}
+EXPECTED = {
+    "blur": "blurred",
+    "dark": "too_dark",
+    "overexposed": "overexposed",
+    "off_centre": "poor_field",
+}
 
 
 def collect(odir: Path, n_real: int, n_degraded: int, variants: int, seed: int) -> dict[str, list]:
     rng = np.random.default_rng(seed)
     names = sorted(p.name for p in (odir / "images").glob("*.jpg"))
-    real_names = names if n_real <= 0 or n_real >= len(names) else list(rng.choice(names, n_real, replace=False))
+    real_names = (
+        names
+        if n_real <= 0 or n_real >= len(names)
+        else list(rng.choice(names, n_real, replace=False))
+    )
     rows: dict[str, list] = {"real": [], "degraded": [], "non_fundus": []}
-    deg_names = set(rng.choice(real_names, min(n_degraded, len(real_names)), replace=False).tolist())
+    deg_names = set(
+        rng.choice(real_names, min(n_degraded, len(real_names)), replace=False).tolist()
+    )
     for i, fn in enumerate(real_names):
         img = load_image_file(odir / "images" / fn)
         rows["real"].append((fn, measure(img)))
@@ -142,7 +153,11 @@ def report(rows: dict[str, list], thresholds: dict[str, float] | None = None) ->
         per_kind.setdefault(kind, []).append(int(bool(codes)))
         right_reason[kind] += int(EXPECTED[kind] in codes)
     out["degraded"] = {
-        k: {"n": len(v), "caught_rate": float(np.mean(v)), "expected_reason_rate": right_reason[k] / len(v)}
+        k: {
+            "n": len(v),
+            "caught_rate": float(np.mean(v)),
+            "expected_reason_rate": right_reason[k] / len(v),
+        }
         for k, v in per_kind.items()
     }
     caught_all = [c for v in per_kind.values() for c in v]
@@ -151,7 +166,9 @@ def report(rows: dict[str, list], thresholds: dict[str, float] | None = None) ->
     out["non_fundus"] = {
         "n": len(nf),
         "caught_rate": float(np.mean([bool(c) for _, c in nf])) if nf else float("nan"),
-        "as_no_fundus_rate": float(np.mean(["no_fundus" in c for _, c in nf])) if nf else float("nan"),
+        "as_no_fundus_rate": float(np.mean(["no_fundus" in c for _, c in nf]))
+        if nf
+        else float("nan"),
         "missed": sorted({n for n, c in nf if not c}),
     }
     out["thresholds"] = t
@@ -159,31 +176,45 @@ def report(rows: dict[str, list], thresholds: dict[str, float] | None = None) ->
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--odir", type=Path, default=None, help="ODIR folder (default ../shared/data/odir5k)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--odir", type=Path, default=None, help="ODIR folder (default ../shared/data/odir5k)"
+    )
     ap.add_argument("--n-real", type=int, default=0, help="real images to use (0 = all)")
     ap.add_argument("--n-degraded", type=int, default=1200)
     ap.add_argument("--variants", type=int, default=12, help="random crops per non-fundus photo")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", type=Path, default=Path("ml/quality_calibration.json"))
-    ap.add_argument("--dump", type=Path, default=None, help="also write every image's metrics (JSON)")
+    ap.add_argument(
+        "--dump", type=Path, default=None, help="also write every image's metrics (JSON)"
+    )
     args = ap.parse_args(argv)
     t0 = time.monotonic()
-    rows = collect(args.odir or default_odir_dir(), args.n_real, args.n_degraded, args.variants, args.seed)
+    rows = collect(
+        args.odir or default_odir_dir(), args.n_real, args.n_degraded, args.variants, args.seed
+    )
     if args.dump:
         args.dump.write_text(json.dumps(rows))
     res = report(rows)
     res["seconds"] = time.monotonic() - t0
     args.out.write_text(json.dumps(res, indent=2))
-    print(f"real images: {res['real']['n']}, false rejects {100 * res['real']['false_reject_rate']:.2f}% "
-          f"{res['real']['reasons']}")
+    print(
+        f"real images: {res['real']['n']}, false rejects {100 * res['real']['false_reject_rate']:.2f}% "
+        f"{res['real']['reasons']}"
+    )
     for k, v in res["degraded"].items():
-        print(f"degraded {k:12s} n={v['n']:4d} caught {100 * v['caught_rate']:.1f}% "
-              f"(with the expected reason {100 * v['expected_reason_rate']:.1f}%)")
+        print(
+            f"degraded {k:12s} n={v['n']:4d} caught {100 * v['caught_rate']:.1f}% "
+            f"(with the expected reason {100 * v['expected_reason_rate']:.1f}%)"
+        )
     print(f"degraded overall caught {100 * res['degraded_overall_caught_rate']:.1f}%")
     nf = res["non_fundus"]
-    print(f"non-fundus n={nf['n']} caught {100 * nf['caught_rate']:.1f}% (as no_fundus "
-          f"{100 * nf['as_no_fundus_rate']:.1f}%), missed: {nf['missed']}")
+    print(
+        f"non-fundus n={nf['n']} caught {100 * nf['caught_rate']:.1f}% (as no_fundus "
+        f"{100 * nf['as_no_fundus_rate']:.1f}%), missed: {nf['missed']}"
+    )
     print(f"wrote {args.out}")
 
 

@@ -17,7 +17,14 @@ import cv2
 import numpy as np
 
 from ml import CLASSES
-from ml.preprocess import InputSpec, crop_fundus, decode_image, normalize, resize_square, to_branch_rgb
+from ml.preprocess import (
+    InputSpec,
+    crop_fundus,
+    decode_image,
+    normalize,
+    resize_square,
+    to_branch_rgb,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SPLIT = REPO_ROOT / "ml" / "configs" / "split_odir5k.csv"
@@ -57,7 +64,9 @@ def read_labels(path: str | Path) -> Records:
     )
 
 
-def make_split(records: Records, *, val_fraction: float = 0.2, seed: int = 20240611) -> dict[str, str]:
+def make_split(
+    records: Records, *, val_fraction: float = 0.2, seed: int = 20240611
+) -> dict[str, str]:
     """Patient -> "train" | "val", never splitting a patient's two eyes.
 
     Stratified on each patient's rarest positive class so that the small classes
@@ -100,7 +109,9 @@ def load_or_make_split(records: Records, path: str | Path = DEFAULT_SPLIT) -> di
         split = read_split(path)
         missing = set(records.patient_ids) - set(split)
         if missing:
-            raise ValueError(f"{len(missing)} patients of the labels are not in the split file {path}")
+            raise ValueError(
+                f"{len(missing)} patients of the labels are not in the split file {path}"
+            )
         return split
     split = make_split(records)
     write_split(split, path)
@@ -111,7 +122,9 @@ def load_image_file(path: str | Path) -> np.ndarray:
     return decode_image(Path(path).read_bytes())
 
 
-def build_cache(odir_dir: Path, records: Records, size: int, cache_dir: Path = CACHE_DIR) -> np.ndarray:
+def build_cache(
+    odir_dir: Path, records: Records, size: int, cache_dir: Path = CACHE_DIR
+) -> np.ndarray:
     """uint8 (n, size, size, 3) RGB, cropped + resized; built once, then memory-mapped."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     target = cache_dir / f"odir5k_rgb{size}_{len(records.filenames)}.npy"
@@ -145,7 +158,9 @@ def augment(img: np.ndarray, rng: np.random.Generator, cfg: dict) -> np.ndarray:
     scale = rng.uniform(1 - cfg.get("scale", 0.1), 1 + cfg.get("scale", 0.1))
     m = cv2.getRotationMatrix2D((size / 2, size / 2), angle, scale)
     m[:, 2] += rng.uniform(-cfg.get("shift", 0.05), cfg.get("shift", 0.05), size=2) * size
-    img = cv2.warpAffine(np.ascontiguousarray(img), m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
+    img = cv2.warpAffine(
+        np.ascontiguousarray(img), m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0
+    )
     b = rng.uniform(-cfg.get("brightness", 0.2), cfg.get("brightness", 0.2)) * 255
     c = rng.uniform(1 - cfg.get("contrast", 0.2), 1 + cfg.get("contrast", 0.2))
     f = img.astype(np.float32)

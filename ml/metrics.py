@@ -74,7 +74,9 @@ def per_class_metrics(
 
 def macro_auc(gt: np.ndarray, probs: np.ndarray) -> float:
     aucs = [
-        roc_auc_score(gt[:, j], probs[:, j]) for j in range(gt.shape[1]) if 0 < gt[:, j].sum() < len(gt)
+        roc_auc_score(gt[:, j], probs[:, j])
+        for j in range(gt.shape[1])
+        if 0 < gt[:, j].sum() < len(gt)
     ]
     return float(np.mean(aucs)) if aucs else float("nan")
 

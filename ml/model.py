@@ -45,7 +45,13 @@ _IR_BLOCK = {
     "_project_conv": "conv_pwl",
     "_bn2": "bn3",
 }
-_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
+_TOP = {
+    "_conv_stem": "conv_stem",
+    "_bn0": "bn1",
+    "_conv_head": "conv_head",
+    "_bn1": "bn2",
+    "_fc": "classifier",
+}
 
 
 def map_lite0_key(key: str, flat_to_stage: list[tuple[int, int]], expanded: list[bool]) -> str:
@@ -103,16 +109,26 @@ def load_lite0_imagenet(model: nn.Module, path: str | Path | None = None) -> lis
         if new in mapped:
             raise WeightMappingError(f"two source keys map onto {new}")
         mapped[new] = tensor
-    wanted = {k for k in target if not k.startswith("classifier.") and not k.endswith("num_batches_tracked")}
+    wanted = {
+        k
+        for k in target
+        if not k.startswith("classifier.") and not k.endswith("num_batches_tracked")
+    }
     missing = sorted(wanted - set(mapped))
     if missing:
-        raise WeightMappingError(f"{len(missing)} timm keys got no ImageNet weight, e.g. {missing[:5]}")
+        raise WeightMappingError(
+            f"{len(missing)} timm keys got no ImageNet weight, e.g. {missing[:5]}"
+        )
     result = model.load_state_dict(mapped, strict=False)
     unexpected_missing = [
-        k for k in result.missing_keys if not k.startswith("classifier.") and not k.endswith("num_batches_tracked")
+        k
+        for k in result.missing_keys
+        if not k.startswith("classifier.") and not k.endswith("num_batches_tracked")
     ]
     if unexpected_missing or result.unexpected_keys:
-        raise WeightMappingError(f"load_state_dict disagreed: {unexpected_missing} {result.unexpected_keys}")
+        raise WeightMappingError(
+            f"load_state_dict disagreed: {unexpected_missing} {result.unexpected_keys}"
+        )
     return sorted(mapped)
 
 
@@ -131,11 +147,17 @@ def create_model(
     local timm-format state dict; a hub download is never attempted.
     """
     model = timm.create_model(
-        arch, pretrained=False, num_classes=num_classes, drop_rate=drop_rate, drop_path_rate=drop_path_rate
+        arch,
+        pretrained=False,
+        num_classes=num_classes,
+        drop_rate=drop_rate,
+        drop_path_rate=drop_path_rate,
     )
     if not pretrained:
         return model
-    if arch == DEFAULT_ARCH and (imagenet_weights is None or str(imagenet_weights).endswith(".pth")):
+    if arch == DEFAULT_ARCH and (
+        imagenet_weights is None or str(imagenet_weights).endswith(".pth")
+    ):
         load_lite0_imagenet(model, imagenet_weights)
         return model
     if imagenet_weights is None:
@@ -155,5 +177,7 @@ def create_model(
     result = model.load_state_dict(state, strict=False)
     bad = [k for k in result.missing_keys if not k.startswith("classifier.")]
     if bad or result.unexpected_keys:
-        raise WeightMappingError(f"{path}: missing {bad[:5]}, unexpected {result.unexpected_keys[:5]}")
+        raise WeightMappingError(
+            f"{path}: missing {bad[:5]}, unexpected {result.unexpected_keys[:5]}"
+        )
     return model

@@ -66,7 +66,8 @@ def decode_image(
         raise ImageError("empty", "The uploaded file is empty.")
     if len(data) > MAX_BYTES:
         raise ImageError(
-            "too_large", f"The file is larger than {MAX_BYTES // 1_000_000} MB; send a smaller photo."
+            "too_large",
+            f"The file is larger than {MAX_BYTES // 1_000_000} MB; send a smaller photo.",
         )
     try:
         with warnings.catch_warnings():
@@ -83,7 +84,8 @@ def decode_image(
 
     if img.format not in ALLOWED_FORMATS:
         raise ImageError(
-            "unsupported_format", f"{img.format or 'This'} files are not accepted; send a JPEG or PNG."
+            "unsupported_format",
+            f"{img.format or 'This'} files are not accepted; send a JPEG or PNG.",
         )
     width, height = img.size
     if width * height > max_pixels:
@@ -93,7 +95,8 @@ def decode_image(
         )
     if max(width, height) > max_side:
         raise ImageError(
-            "too_large", f"The image is {width}x{height}; the longest side may be at most {max_side} px."
+            "too_large",
+            f"The image is {width}x{height}; the longest side may be at most {max_side} px.",
         )
     if min(width, height) < min_side:
         raise ImageError(
@@ -141,7 +144,9 @@ def _fundus_bbox(rgb: np.ndarray, threshold: int = 20) -> tuple[int, int, int, i
     h, w = rgb.shape[:2]
     scale = min(1.0, 512 / max(h, w))
     small = (
-        cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        cv2.resize(
+            rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+        )
         if scale < 1.0
         else rgb
     )

@@ -22,7 +22,8 @@ THRESHOLDS: dict[str, float] = {
     "min_chroma": 0.25,  # mean |R - B| / brightness inside the blob: rejects gray documents
     "min_disc_fill": 0.85,  # blob area / its fitted circle's area (face, scene: no circle)
     "max_edge_fraction": 0.75,  # blob boundary lying on the frame edge (no black margin)
-    "max_centre_offset": 0.25,  # fitted circle centre distance from the frame centre / radius
+    "max_centre_offset": 0.15,
+    "max_circle_residual": 0.03,  # median distance of the aperture edge from its circle / radius  # fitted circle centre distance from the frame centre / radius
     "min_sharpness": 0.50,  # fine / coarse detail of the green channel at a fixed scale
     "min_brightness": 33.0,  # mean luma inside the blob
     "max_brightness": 195.0,
@@ -86,7 +87,9 @@ def measure(rgb: np.ndarray) -> dict[str, float]:
     """All gate metrics for one RGB uint8 image (no decisions)."""
     h0, w0 = rgb.shape[:2]
     scale = WORK_SIDE / max(h0, w0)
-    small = cv2.resize(rgb, (max(1, round(w0 * scale)), max(1, round(h0 * scale))), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        rgb, (max(1, round(w0 * scale)), max(1, round(h0 * scale))), interpolation=cv2.INTER_AREA
+    )
     h, w = small.shape[:2]
     m: dict[str, float] = {"min_side": float(min(h0, w0))}
 
@@ -98,8 +101,18 @@ def measure(rgb: np.ndarray) -> dict[str, float]:
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if n <= 1:
-        m.update(fundus_fraction=0.0, redness=0.0, chroma=0.0, disc_fill=0.0, edge_fraction=1.0,
-                 centre_offset=1.0, sharpness=0.0, brightness=float(small.mean()), saturated_fraction=0.0)
+        m.update(
+            fundus_fraction=0.0,
+            redness=0.0,
+            chroma=0.0,
+            disc_fill=0.0,
+            edge_fraction=1.0,
+            circle_residual=1.0,
+            centre_offset=1.0,
+            sharpness=0.0,
+            brightness=float(small.mean()),
+            saturated_fraction=0.0,
+        )
         return m
     best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     blob = labels == best
@@ -118,15 +131,24 @@ def measure(rgb: np.ndarray) -> dict[str, float]:
     # Field: fit a circle to the blob's boundary where it is NOT the frame edge, i.e. the
     # camera's round aperture; a frame filled edge to edge has no such boundary.
     contours, _ = cv2.findContours(blob.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    pts = np.concatenate([c.reshape(-1, 2) for c in contours]) if contours else np.zeros((0, 2), int)
+    pts = (
+        np.concatenate([c.reshape(-1, 2) for c in contours]) if contours else np.zeros((0, 2), int)
+    )
     on_edge = (pts[:, 0] <= 1) | (pts[:, 1] <= 1) | (pts[:, 0] >= w - 2) | (pts[:, 1] >= h - 2)
     m["edge_fraction"] = float(on_edge.mean()) if len(pts) else 1.0
     circle = _fit_circle(pts[~on_edge])
     if circle is None or circle[2] < 0.15 * min(h, w) or circle[2] > 2.0 * max(h, w):
         m["disc_fill"] = 0.0
         m["centre_offset"] = 1.0
+        m["circle_residual"] = 1.0
     else:
         cx, cy, rad = circle
+        free = pts[~on_edge].astype(np.float64)
+        # How round the aperture edge is: a camera's field stop is a circle to within a
+        # pixel or two; the outline of a face or an object on a dark background is not.
+        m["circle_residual"] = float(
+            np.median(np.abs(np.hypot(free[:, 0] - cx, free[:, 1] - cy) - rad)) / rad
+        )
         m["disc_fill"] = float(min(1.0, area / (np.pi * rad * rad)))
         m["centre_offset"] = float(np.hypot(cx - w / 2, cy - h / 2) / rad)
 
@@ -137,8 +159,12 @@ def measure(rgb: np.ndarray) -> dict[str, float]:
     green = rgb[..., 1]
     x0, y0 = int(x / scale), int(y / scale)
     x1, y1 = int(np.ceil((x + bw) / scale)), int(np.ceil((y + bh) / scale))
-    crop = cv2.resize(green[y0:y1, x0:x1], (256, 256), interpolation=cv2.INTER_AREA).astype(np.float32)
-    inner = cv2.resize(blob[y : y + bh, x : x + bw].astype(np.uint8), (256, 256), interpolation=cv2.INTER_NEAREST)
+    crop = cv2.resize(green[y0:y1, x0:x1], (256, 256), interpolation=cv2.INTER_AREA).astype(
+        np.float32
+    )
+    inner = cv2.resize(
+        blob[y : y + bh, x : x + bw].astype(np.uint8), (256, 256), interpolation=cv2.INTER_NEAREST
+    )
     inner = cv2.erode(inner, np.ones((15, 15), np.uint8)).astype(bool)
     if inner.sum() < 100:
         m["sharpness"] = 0.0
@@ -161,17 +187,28 @@ def decide(m: dict[str, float], t: dict[str, float] | None = None) -> tuple[Qual
     codes: list[str] = []
     if m["min_side"] < t["min_side"]:
         codes.append("too_small")
-    round_field = m["disc_fill"] >= t["min_disc_fill"] and m["edge_fraction"] <= t["max_edge_fraction"]
-    washed_out = m["brightness"] > t["max_brightness"] or m["saturated_fraction"] > t["max_saturated_fraction"]
+    round_field = (
+        m["disc_fill"] >= t["min_disc_fill"] and m["edge_fraction"] <= t["max_edge_fraction"]
+    )
+    washed_out = (
+        m["brightness"] > t["max_brightness"]
+        or m["saturated_fraction"] > t["max_saturated_fraction"]
+    )
     fundus_colour = m["redness"] >= t["min_redness"] and m["chroma"] >= t["min_chroma"]
     # A frame lit edge to edge with no round aperture anywhere: a scene, a face or a
     # document, unless it is strongly fundus-coloured (a photo zoomed into the retina).
-    filled_frame = m["edge_fraction"] > 0.85 and m["disc_fill"] < t["min_disc_fill"]
+    filled_frame = (m["edge_fraction"] > 0.85 and m["disc_fill"] < t["min_disc_fill"]) or m[
+        "circle_residual"
+    ] > t["max_circle_residual"]
     strongly_fundus = m["redness"] >= 0.45 and m["chroma"] >= 0.5
     if washed_out and round_field:
         # Over-exposure bleaches the colour, so the colour test must not run first.
         codes.append("overexposed")
-    elif m["fundus_fraction"] < t["min_fundus_fraction"] or not fundus_colour or (filled_frame and not strongly_fundus):
+    elif (
+        m["fundus_fraction"] < t["min_fundus_fraction"]
+        or not fundus_colour
+        or (filled_frame and not strongly_fundus)
+    ):
         codes.append("no_fundus")
     else:
         if m["brightness"] < t["min_brightness"]:

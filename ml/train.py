@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import fcntl
 import json
 import math
 import os
@@ -26,7 +27,6 @@ import torch
 import yaml
 from torch import nn
 
-from ml import CLASSES
 from ml.data import (
     DEFAULT_SPLIT,
     REPO_ROOT,
@@ -46,9 +46,23 @@ DEFAULTS: dict[str, Any] = {
     "name": "lite0_color",
     "branch": "color",
     "out": "ml/runs/lite0_color",
-    "data": {"dir": None, "split": str(DEFAULT_SPLIT.relative_to(REPO_ROOT)), "cache_dir": "ml/.cache"},
-    "model": {"arch": "tf_efficientnet_lite0", "drop_rate": 0.3, "drop_path_rate": 0.1, "imagenet_weights": None},
-    "input": {"size": 224, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "equalize": "hist"},
+    "data": {
+        "dir": None,
+        "split": str(DEFAULT_SPLIT.relative_to(REPO_ROOT)),
+        "cache_dir": "ml/.cache",
+    },
+    "model": {
+        "arch": "tf_efficientnet_lite0",
+        "drop_rate": 0.3,
+        "drop_path_rate": 0.1,
+        "imagenet_weights": None,
+    },
+    "input": {
+        "size": 224,
+        "mean": [0.485, 0.456, 0.406],
+        "std": [0.229, 0.224, 0.225],
+        "equalize": "hist",
+    },
     "train": {
         "epochs": 30,
         "batch_size": 32,
@@ -65,7 +79,14 @@ DEFAULTS: dict[str, Any] = {
         "max_train_batches": None,  # smoke tests only
         "max_val_images": None,
         "channels_last": True,
-        "augment": {"vflip": 0.5, "rotate": 15, "scale": 0.1, "shift": 0.05, "brightness": 0.2, "contrast": 0.2},
+        "augment": {
+            "vflip": 0.5,
+            "rotate": 15,
+            "scale": 0.1,
+            "shift": 0.05,
+            "brightness": 0.2,
+            "contrast": 0.2,
+        },
     },
 }
 
@@ -73,7 +94,9 @@ DEFAULTS: dict[str, Any] = {
 def deep_update(base: dict, new: dict) -> dict:
     out = copy.deepcopy(base)
     for k, v in new.items():
-        out[k] = deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = (
+            deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        )
     return out
 
 
@@ -105,7 +128,11 @@ def resolve_device(name: str) -> torch.device:
 def input_spec(cfg: dict) -> InputSpec:
     i = cfg["input"]
     return InputSpec(
-        branch=cfg["branch"], size=int(i["size"]), mean=tuple(i["mean"]), std=tuple(i["std"]), equalize=i["equalize"]
+        branch=cfg["branch"],
+        size=int(i["size"]),
+        mean=tuple(i["mean"]),
+        std=tuple(i["std"]),
+        equalize=i["equalize"],
     )
 
 
@@ -120,12 +147,18 @@ def pos_weights(labels: np.ndarray, mode: str, cap: float) -> torch.Tensor | Non
 
 @torch.inference_mode()
 def predict_arrays(
-    model: nn.Module, images: np.ndarray, spec: InputSpec, device: torch.device, batch_size: int = 64
+    model: nn.Module,
+    images: np.ndarray,
+    spec: InputSpec,
+    device: torch.device,
+    batch_size: int = 64,
 ) -> np.ndarray:
     model.eval()
     out = []
     order = np.arange(len(images))
-    for _, x, _ in batches(images, np.zeros((len(images), 1)), spec, batch_size=batch_size, order=order):
+    for _, x, _ in batches(
+        images, np.zeros((len(images), 1)), spec, batch_size=batch_size, order=order
+    ):
         t = torch.from_numpy(x).to(device)
         if device.type == "cpu":
             t = t.contiguous(memory_format=torch.channels_last)
@@ -144,7 +177,11 @@ def validate(
     first = {pid: i for i, pid in reversed(list(enumerate(rec.patient_ids)))}
     pat_gt = rec.patient_labels[[first[p] for p in pids]]
     score = odir_score(pat_gt, pat_probs)
-    metrics = {"val_loss": loss, "eye_macro_auc": macro_auc(y, probs), **{f"odir_{k}": v for k, v in score.items()}}
+    metrics = {
+        "val_loss": loss,
+        "eye_macro_auc": macro_auc(y, probs),
+        **{f"odir_{k}": v for k, v in score.items()},
+    }
     return metrics, probs
 
 
@@ -185,16 +222,28 @@ def train(cfg: dict) -> Path:
     if not out.is_absolute():
         out = REPO_ROOT / out
     out.mkdir(parents=True, exist_ok=True)
+    # Two processes training into one folder would overwrite each other's checkpoints:
+    # the second one stops here. The lock dies with the process, so a kill never leaves
+    # a stale lock behind.
+    lock = open(out / "train.lock", "w")  # noqa: SIM115 - held for the life of the run
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit(f"another ml.train process is already training into {out}") from None
     (out / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
 
     odir = Path(cfg["data"]["dir"]) if cfg["data"]["dir"] else default_odir_dir()
     rec = read_labels(odir / "labels.csv")
     split_path = Path(cfg["data"]["split"])
-    split = load_or_make_split(rec, split_path if split_path.is_absolute() else REPO_ROOT / split_path)
+    split = load_or_make_split(
+        rec, split_path if split_path.is_absolute() else REPO_ROOT / split_path
+    )
     write_split(split, out / "split.csv")
     spec = input_spec(cfg)
     cache_dir = Path(cfg["data"]["cache_dir"])
-    images = build_cache(odir, rec, spec.size, cache_dir if cache_dir.is_absolute() else REPO_ROOT / cache_dir)
+    images = build_cache(
+        odir, rec, spec.size, cache_dir if cache_dir.is_absolute() else REPO_ROOT / cache_dir
+    )
     tr_idx = np.array([i for i, p in enumerate(rec.patient_ids) if split[p] == "train"])
     va_idx = np.array([i for i, p in enumerate(rec.patient_ids) if split[p] == "val"])
     if tc["max_val_images"]:
@@ -202,7 +251,9 @@ def train(cfg: dict) -> Path:
     train_rec, val_rec = rec.subset(tr_idx), rec.subset(va_idx)
     # Validation pictures are small (1,100 x 150 KB): keep them in RAM, not memory-mapped.
     val_images = np.asarray(images[va_idx])
-    print(f"train {len(tr_idx)} eyes, val {len(va_idx)} eyes, device {device}, out {out}", flush=True)
+    print(
+        f"train {len(tr_idx)} eyes, val {len(va_idx)} eyes, device {device}, out {out}", flush=True
+    )
 
     model = create_model(
         cfg["model"]["arch"],
@@ -214,16 +265,29 @@ def train(cfg: dict) -> Path:
         model = model.to(memory_format=torch.channels_last)
     pw = pos_weights(train_rec.eye_labels, tc["pos_weight"], float(tc["pos_weight_cap"]))
     criterion = nn.BCEWithLogitsLoss(pos_weight=None if pw is None else pw.to(device))
-    optimizer = torch.optim.Adam(model.parameters(), lr=float(tc["lr"]), weight_decay=float(tc["weight_decay"]))
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=float(tc["lr"]), weight_decay=float(tc["weight_decay"])
+    )
     pl = tc["plateau"]
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="max", factor=pl["factor"], patience=pl["patience"], threshold=pl["min_delta"],
+        optimizer,
+        mode="max",
+        factor=pl["factor"],
+        patience=pl["patience"],
+        threshold=pl["min_delta"],
         threshold_mode="abs",
     )
 
     state: dict[str, Any] = {
-        "epoch": 0, "step": 0, "loss_sum": 0.0, "loss_n": 0, "best_final": -math.inf,
-        "best_val_loss": math.inf, "bad_epochs": 0, "finished": False, "rows": [],
+        "epoch": 0,
+        "step": 0,
+        "loss_sum": 0.0,
+        "loss_n": 0,
+        "best_final": -math.inf,
+        "best_val_loss": math.inf,
+        "bad_epochs": 0,
+        "finished": False,
+        "rows": [],
     }
     last = out / "last.pt"
     if last.is_file():
@@ -240,8 +304,13 @@ def train(cfg: dict) -> Path:
     def checkpoint() -> None:
         save_checkpoint(
             last,
-            {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-             "scheduler": scheduler.state_dict(), "state": state, "config": cfg},
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "state": state,
+                "config": cfg,
+            },
         )
 
     from tqdm import tqdm
@@ -258,10 +327,22 @@ def train(cfg: dict) -> Path:
         rng = np.random.default_rng(int(tc["seed"]) * 7919 + epoch * 101 + state["step"])
         model.train()
         t_ckpt = time.monotonic()
-        bar = tqdm(total=n_batches, initial=state["step"], desc=f"epoch {epoch + 1}", mininterval=10, miniters=1)
+        bar = tqdm(
+            total=n_batches,
+            initial=state["step"],
+            desc=f"epoch {epoch + 1}",
+            mininterval=10,
+            miniters=1,
+        )
         for b, x, y in batches(
-            images, rec.eye_labels, spec, batch_size=bs, order=tr_idx[order], start=state["step"],
-            aug=tc["augment"], rng=rng,
+            images,
+            rec.eye_labels,
+            spec,
+            batch_size=bs,
+            order=tr_idx[order],
+            start=state["step"],
+            aug=tc["augment"],
+            rng=rng,
         ):
             xt = torch.from_numpy(x).to(device)
             if tc["channels_last"]:
@@ -291,11 +372,16 @@ def train(cfg: dict) -> Path:
             "val_seconds": time.monotonic() - t0,
         }
         state["rows"].append(row)
-        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
+        print(
+            json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}),
+            flush=True,
+        )
         scheduler.step(metrics["odir_final"])
         if metrics["odir_final"] > state["best_final"]:
             state["best_final"] = metrics["odir_final"]
-            save_checkpoint(out / "best.pt", {"model": model.state_dict(), "config": cfg, "metrics": row})
+            save_checkpoint(
+                out / "best.pt", {"model": model.state_dict(), "config": cfg, "metrics": row}
+            )
             np.save(out / "val_probs_best.npy", probs)
             (out / "best_metrics.json").write_text(json.dumps(row, indent=2))
         if metrics["val_loss"] < state["best_val_loss"]:
@@ -304,7 +390,10 @@ def train(cfg: dict) -> Path:
             state["bad_epochs"] += 1
         state["epoch"], state["step"], state["loss_sum"], state["loss_n"] = epoch + 1, 0, 0.0, 0
         if state["bad_epochs"] >= int(tc["early_stop_patience"]):
-            print(f"early stop: val loss has not improved for {state['bad_epochs']} epochs", flush=True)
+            print(
+                f"early stop: val loss has not improved for {state['bad_epochs']} epochs",
+                flush=True,
+            )
             state["finished"] = True
         if state["epoch"] >= int(tc["epochs"]):
             state["finished"] = True
@@ -320,9 +409,17 @@ def train(cfg: dict) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--config", required=True)
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.epochs=6")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override, e.g. train.epochs=6",
+    )
     ap.add_argument("--out", help="run folder (default from config)")
     args = ap.parse_args(argv)
     cfg = load_config(args.config, args.set)

@@ -27,7 +27,17 @@ class MedicationCategoryAdmin(admin.ModelAdmin):
 
 @admin.register(models.Medication)
 class MedicationAdmin(admin.ModelAdmin):
-    list_display = ["code", "name_ko", "name_en", "strength", "form", "category", "is_otc", "max_quantity", "active"]
+    list_display = [
+        "code",
+        "name_ko",
+        "name_en",
+        "strength",
+        "form",
+        "category",
+        "is_otc",
+        "max_quantity",
+        "active",
+    ]
     list_filter = ["category", "form", "is_otc", "active", "avoid_in_glaucoma"]
     search_fields = ["code", "name_ko", "name_en", "ingredient"]
 
@@ -67,10 +77,17 @@ class KioskAdmin(admin.ModelAdmin):
     search_fields = ["kiosk_id", "name", "location"]
     # The secret is set by kiosk_create / rotate; the admin never shows or edits its hash.
     exclude = ["secret_hash"]
-    readonly_fields = ["last_heartbeat_at", "last_heartbeat_info", "code_failures", "code_failures_window_start"]
+    readonly_fields = [
+        "last_heartbeat_at",
+        "last_heartbeat_info",
+        "code_failures",
+        "code_failures_window_start",
+    ]
 
     def has_add_permission(self, request) -> bool:  # noqa: ANN001
-        return False  # kiosks are created with `seed_demo_pharmacy` or pharmacy.services.kiosk_create
+        return (
+            False  # kiosks are created with `seed_demo_pharmacy` or pharmacy.services.kiosk_create
+        )
 
 
 @admin.register(models.StockLot)
@@ -146,7 +163,15 @@ class DispenseLineInline(admin.TabularInline):
 
 @admin.register(models.Dispense)
 class DispenseAdmin(ReadOnlyAdmin):
-    list_display = ["id", "kiosk", "prescription", "status", "counselling_confirmed_at", "created_at", "failure_reason"]
+    list_display = [
+        "id",
+        "kiosk",
+        "prescription",
+        "status",
+        "counselling_confirmed_at",
+        "created_at",
+        "failure_reason",
+    ]
     list_filter = ["status", "kiosk"]
     search_fields = ["idempotency_key", "prescription__id"]
     inlines = [DispenseLineInline]
@@ -175,3 +200,11 @@ class PharmacyAlertAdmin(admin.ModelAdmin):
     list_display = ["created_at", "pharmacy", "kiosk", "kind", "resolved_at", "message"]
     list_filter = ["kind", "pharmacy"]
     search_fields = ["object_ref", "message"]
+
+
+@admin.register(models.PrescriptionItem)
+class PrescriptionItemAdmin(admin.ModelAdmin):
+    list_display = ["prescription", "medication", "quantity"]
+    list_filter = ["medication"]
+    search_fields = ["prescription__id", "medication__name_ko", "medication__name_en"]
+    raw_id_fields = ["prescription"]

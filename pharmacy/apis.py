@@ -14,7 +14,12 @@ from typing import Any
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.exceptions import ValidationError
@@ -84,8 +89,20 @@ class MedicationOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Medication
-        fields = ["id", "code", "name_ko", "name_en", "ingredient", "form", "strength", "package",
-                  "category", "is_otc", "kiosk_dispensable", "max_quantity"]
+        fields = [
+            "id",
+            "code",
+            "name_ko",
+            "name_en",
+            "ingredient",
+            "form",
+            "strength",
+            "package",
+            "category",
+            "is_otc",
+            "kiosk_dispensable",
+            "max_quantity",
+        ]
 
 
 class CounsellingBlock(StrictSerializer):
@@ -108,23 +125,34 @@ class PrescriptionOutput(serializers.Serializer):
     screening_id = serializers.IntegerField()
     triage = serializers.CharField(source="screening.triage")
     symptoms = serializers.ListField(source="screening.symptoms", child=serializers.CharField())
-    patient = inline_serializer("PrescriptionPatient", {
-        "pseudonym": serializers.CharField(), "name": serializers.CharField(),
-        "birth_year": serializers.IntegerField(), "sex": serializers.CharField(),
-        "allergies": serializers.CharField(),
-    }, source="patient_summary")
+    patient = inline_serializer(
+        "PrescriptionPatient",
+        {
+            "pseudonym": serializers.CharField(),
+            "name": serializers.CharField(),
+            "birth_year": serializers.IntegerField(),
+            "sex": serializers.CharField(),
+            "allergies": serializers.CharField(),
+        },
+        source="patient_summary",
+    )
     items = serializers.SerializerMethodField()
     warnings = serializers.SerializerMethodField()
     request_note = serializers.CharField()
     decided_at = serializers.DateTimeField(allow_null=True)
     decision_note = serializers.CharField()
-    counselling = serializers.JSONField(help_text="{ko: {dose, frequency, duration, warnings}, en: {...}} or null")
+    counselling = serializers.JSONField(
+        help_text="{ko: {dose, frequency, duration, warnings}, en: {...}} or null"
+    )
     pickup_expires_at = serializers.DateTimeField(allow_null=True)
     dispense_code = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
 
     def get_items(self, obj: Prescription) -> list[dict]:
-        return [{"medication": MedicationOutput(i.medication).data, "quantity": i.quantity} for i in obj.items.all()]
+        return [
+            {"medication": MedicationOutput(i.medication).data, "quantity": i.quantity}
+            for i in obj.items.all()
+        ]
 
     def get_warnings(self, obj: Prescription) -> list[str]:
         return selectors.prescription_warnings(prescription=obj)
@@ -140,8 +168,11 @@ class PrescriptionOutput(serializers.Serializer):
 def _prescription_data(prescription: Prescription) -> dict:
     patient = prescription.patient
     prescription.patient_summary = {
-        "pseudonym": patient.pseudonym, "name": patient.name, "birth_year": patient.birth_date.year,
-        "sex": patient.sex, "allergies": patient.allergies,
+        "pseudonym": patient.pseudonym,
+        "name": patient.name,
+        "birth_year": patient.birth_date.year,
+        "sex": patient.sex,
+        "allergies": patient.allergies,
     }
     data = PrescriptionOutput(prescription).data
     data["counselling"] = prescription.counselling or None
@@ -177,7 +208,8 @@ class DispenseOutput(serializers.Serializer):
 def _dispense_data(dispense: Dispense) -> dict:
     fresh = (
         Dispense.objects.select_related("prescription")
-        .prefetch_related("lines__medication", "lines__lot").get(pk=dispense.pk)
+        .prefetch_related("lines__medication", "lines__lot")
+        .get(pk=dispense.pk)
     )
     return DispenseOutput(fresh).data
 
@@ -186,15 +218,20 @@ def _dispense_data(dispense: Dispense) -> dict:
 
 
 class PrescriptionListApi(StaffApi):
-    class FilterSerializer(StrictSerializer):
+    class FilterSerializer(serializers.Serializer):  # query strings may carry ?format= etc.
         status = serializers.ChoiceField(choices=Prescription.Status.choices, required=False)
         limit = serializers.IntegerField(min_value=1, max_value=200, required=False)
         offset = serializers.IntegerField(min_value=0, required=False)
 
     @extend_schema(
         parameters=[FilterSerializer],
-        responses={200: inline_serializer("PrescriptionPage", {
-            "count": serializers.IntegerField(), "results": PrescriptionOutput(many=True)}), **_errors(400, 401, 403)},
+        responses={
+            200: inline_serializer(
+                "PrescriptionPage",
+                {"count": serializers.IntegerField(), "results": PrescriptionOutput(many=True)},
+            ),
+            **_errors(400, 401, 403),
+        },
     )
     def get(self, request: Request) -> Response:
         params = self.FilterSerializer(data=request.query_params.dict())
@@ -204,19 +241,23 @@ class PrescriptionListApi(StaffApi):
             qs = qs.filter(status=params.validated_data["status"])
         offset = params.validated_data.get("offset", 0)
         limit = params.validated_data.get("limit", 50)
-        page = list(qs[offset:offset + limit])
+        page = list(qs[offset : offset + limit])
         return Response({"count": qs.count(), "results": [_prescription_data(p) for p in page]})
 
 
 class PrescriptionDetailApi(StaffApi):
     @extend_schema(responses={200: PrescriptionOutput, **_errors(401, 403, 404)})
     def get(self, request: Request, prescription_id: int) -> Response:
-        prescription = selectors.prescription_get_for_user(user=request.user, prescription_id=prescription_id)
+        prescription = selectors.prescription_get_for_user(
+            user=request.user, prescription_id=prescription_id
+        )
         return Response(_prescription_data(prescription))
 
 
 def _reload(request: Request, prescription: Prescription) -> dict:
-    return _prescription_data(selectors.prescription_get_for_user(user=request.user, prescription_id=prescription.pk))
+    return _prescription_data(
+        selectors.prescription_get_for_user(user=request.user, prescription_id=prescription.pk)
+    )
 
 
 class PrescriptionApproveApi(StaffApi):
@@ -225,12 +266,16 @@ class PrescriptionApproveApi(StaffApi):
         note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
         acknowledge_warnings = serializers.BooleanField(required=False, default=False)
 
-    @extend_schema(request=InputSerializer, responses={200: PrescriptionOutput, **_errors(400, 401, 403, 404, 409, 422)})
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: PrescriptionOutput, **_errors(400, 401, 403, 404, 409, 422)},
+    )
     def post(self, request: Request, prescription_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        prescription = services.prescription_approve(user=request.user, prescription_id=prescription_id,
-                                                     **data.validated_data)
+        prescription = services.prescription_approve(
+            user=request.user, prescription_id=prescription_id, **data.validated_data
+        )
         return Response(_reload(request, prescription))
 
 
@@ -238,12 +283,16 @@ class PrescriptionRejectApi(StaffApi):
     class InputSerializer(StrictSerializer):
         reason = serializers.CharField(max_length=2000)
 
-    @extend_schema(request=InputSerializer, responses={200: PrescriptionOutput, **_errors(400, 401, 403, 404, 409)})
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: PrescriptionOutput, **_errors(400, 401, 403, 404, 409)},
+    )
     def post(self, request: Request, prescription_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        prescription = services.prescription_reject(user=request.user, prescription_id=prescription_id,
-                                                    reason=data.validated_data["reason"])
+        prescription = services.prescription_reject(
+            user=request.user, prescription_id=prescription_id, reason=data.validated_data["reason"]
+        )
         return Response(_reload(request, prescription))
 
 
@@ -251,12 +300,16 @@ class PrescriptionCancelApi(StaffApi):
     class InputSerializer(StrictSerializer):
         reason = serializers.CharField(max_length=2000)
 
-    @extend_schema(request=InputSerializer, responses={200: PrescriptionOutput, **_errors(400, 401, 403, 404, 409)})
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: PrescriptionOutput, **_errors(400, 401, 403, 404, 409)},
+    )
     def post(self, request: Request, prescription_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        prescription = services.prescription_cancel(user=request.user, prescription_id=prescription_id,
-                                                    reason=data.validated_data["reason"])
+        prescription = services.prescription_cancel(
+            user=request.user, prescription_id=prescription_id, reason=data.validated_data["reason"]
+        )
         return Response(_reload(request, prescription))
 
 
@@ -269,26 +322,38 @@ class PrescriptionRequestApi(StaffApi):
         quantity = serializers.IntegerField(min_value=1, max_value=100)
         note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
-    @extend_schema(request=InputSerializer, responses={201: PrescriptionOutput, **_errors(400, 401, 403, 404, 422)})
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: PrescriptionOutput, **_errors(400, 401, 403, 404, 422)},
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
         prescription = services.prescription_request(
-            user=request.user, screening_id=v["screening"], medication_id=v["medication"],
-            quantity=v["quantity"], note=v["note"],
+            user=request.user,
+            screening_id=v["screening"],
+            medication_id=v["medication"],
+            quantity=v["quantity"],
+            note=v["note"],
         )
         return Response(_reload(request, prescription), status=status.HTTP_201_CREATED)
 
 
 class PrescriptionFhirApi(StaffApi):
-    @extend_schema(responses={(200, "application/fhir+json"): OpenApiTypes.OBJECT, **_errors(401, 403, 404)})
+    @extend_schema(
+        responses={(200, "application/fhir+json"): OpenApiTypes.OBJECT, **_errors(401, 403, 404)}
+    )
     def get(self, request: Request, prescription_id: int) -> HttpResponse:
         from pharmacy.fhir import prescription_bundle
 
-        prescription = selectors.prescription_get_for_user(user=request.user, prescription_id=prescription_id)
-        return HttpResponse(prescription_bundle(prescription=prescription).model_dump_json(exclude_none=True),
-                            content_type="application/fhir+json")
+        prescription = selectors.prescription_get_for_user(
+            user=request.user, prescription_id=prescription_id
+        )
+        return HttpResponse(
+            prescription_bundle(prescription=prescription).model_dump_json(exclude_none=True),
+            content_type="application/fhir+json",
+        )
 
 
 class MedicationListApi(StaffApi):
@@ -301,23 +366,37 @@ class MedicationListApi(StaffApi):
 
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,100}$")
 IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True,
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=True,
     description="A unique key per release attempt (e.g. a UUID). A retry with the same key and body "
-                "gets the original answer; the same key still in flight is a 409; the same key with "
-                "another body is a 422.",
+    "gets the original answer; the same key still in flight is a 409; the same key with "
+    "another body is a 422.",
 )
 
 
 class KioskHeartbeatApi(KioskApi):
     class InputSerializer(StrictSerializer):
-        status = serializers.ChoiceField(choices=["ok", "degraded", "error"], required=False, default="ok")
-        firmware = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
-        temperature_c = serializers.FloatField(min_value=-40, max_value=80, required=False, allow_null=True)
+        status = serializers.ChoiceField(
+            choices=["ok", "degraded", "error"], required=False, default="ok"
+        )
+        firmware = serializers.CharField(
+            max_length=40, required=False, allow_blank=True, default=""
+        )
+        temperature_c = serializers.FloatField(
+            min_value=-40, max_value=80, required=False, allow_null=True
+        )
 
     @extend_schema(
         request=InputSerializer,
-        responses={200: inline_serializer("HeartbeatOutput", {
-            "kiosk_id": serializers.CharField(), "server_time": serializers.DateTimeField()}), **_errors(400, 401, 403)},
+        responses={
+            200: inline_serializer(
+                "HeartbeatOutput",
+                {"kiosk_id": serializers.CharField(), "server_time": serializers.DateTimeField()},
+            ),
+            **_errors(400, 401, 403),
+        },
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -340,16 +419,21 @@ class KioskDispenseCreateApi(KioskApi):
         code = serializers.CharField(max_length=32)
 
     @extend_schema(
-        request=InputSerializer, parameters=[IDEMPOTENCY_HEADER],
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
         responses={201: DispenseOutput, **_errors(400, 401, 403, 404, 409, 422, 429)},
     )
     def post(self, request: Request) -> Response:
         key = request.headers.get("Idempotency-Key", "")
         if not _KEY_RE.match(key):
-            raise InvalidInput(_("An Idempotency-Key header (1-100 printable characters) is required."),
-                               code="idempotency_key_required")
+            raise InvalidInput(
+                _("An Idempotency-Key header (1-100 printable characters) is required."),
+                code="idempotency_key_required",
+            )
         record, replay = services.idempotency_begin(
-            kiosk=request.auth, key=key, method_path=f"POST {request.path}",
+            kiosk=request.auth,
+            key=key,
+            method_path=f"POST {request.path}",
             fingerprint=services.request_fingerprint(request.data),
         )
         if replay is not None:
@@ -359,9 +443,10 @@ class KioskDispenseCreateApi(KioskApi):
         try:
             data = self.InputSerializer(data=request.data)
             if data.is_valid():
-                dispense = services.dispense_reserve(kiosk=request.auth, code=data.validated_data["code"],
-                                                     idempotency_key=key)
-                code, body = status.HTTP_201_CREATED, _dispense_data(dispense)
+                dispense = services.dispense_reserve(
+                    kiosk=request.auth, code=data.validated_data["code"], idempotency_key=key
+                )
+                code, body = status.HTTP_201_CREATED, _json_safe(DispenseOutput(dispense).data)
             else:
                 code, body = status.HTTP_400_BAD_REQUEST, _json_safe(data.errors)
         except ServiceError as exc:
@@ -394,7 +479,9 @@ class _KioskDispenseActionApi(KioskApi):
 
 
 class KioskDispenseConfirmCounsellingApi(_KioskDispenseActionApi):
-    @extend_schema(request=None, responses={200: DispenseOutput, **_errors(400, 401, 403, 404, 409)})
+    @extend_schema(
+        request=None, responses={200: DispenseOutput, **_errors(400, 401, 403, 404, 409)}
+    )
     def post(self, request: Request, dispense_id: int) -> Response:
         return super().post(request, dispense_id)
 
@@ -403,7 +490,9 @@ class KioskDispenseConfirmCounsellingApi(_KioskDispenseActionApi):
 
 
 class KioskDispenseCompleteApi(_KioskDispenseActionApi):
-    @extend_schema(request=None, responses={200: DispenseOutput, **_errors(400, 401, 403, 404, 409)})
+    @extend_schema(
+        request=None, responses={200: DispenseOutput, **_errors(400, 401, 403, 404, 409)}
+    )
     def post(self, request: Request, dispense_id: int) -> Response:
         return super().post(request, dispense_id)
 
@@ -415,29 +504,41 @@ class KioskDispenseFailApi(_KioskDispenseActionApi):
     class InputSerializer(StrictSerializer):
         reason = serializers.CharField(max_length=200, required=False, default="jam")
 
-    @extend_schema(request=InputSerializer, responses={200: DispenseOutput, **_errors(400, 401, 403, 404, 409)})
+    @extend_schema(
+        request=InputSerializer, responses={200: DispenseOutput, **_errors(400, 401, 403, 404, 409)}
+    )
     def post(self, request: Request, dispense_id: int) -> Response:
         return super().post(request, dispense_id)
 
     def run(self, request: Request, dispense_id: int, data: dict) -> Dispense:
-        return services.dispense_fail(kiosk=request.auth, dispense_id=dispense_id, reason=data["reason"])
+        return services.dispense_fail(
+            kiosk=request.auth, dispense_id=dispense_id, reason=data["reason"]
+        )
 
 
 class KioskCallRequestApi(KioskApi):
     class InputSerializer(StrictSerializer):
         dispense = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-        message = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+        message = serializers.CharField(
+            max_length=300, required=False, allow_blank=True, default=""
+        )
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: inline_serializer("CallRequestOutput", {
-            "id": serializers.IntegerField(), "status": serializers.CharField()}), **_errors(400, 401, 403, 404)},
+        responses={
+            201: inline_serializer(
+                "CallRequestOutput",
+                {"id": serializers.IntegerField(), "status": serializers.CharField()},
+            ),
+            **_errors(400, 401, 403, 404),
+        },
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         call = services.kiosk_call_request_create(
-            kiosk=request.auth, dispense_id=data.validated_data.get("dispense"),
+            kiosk=request.auth,
+            dispense_id=data.validated_data.get("dispense"),
             message=data.validated_data["message"],
         )
         return Response({"id": call.pk, "status": call.status}, status=status.HTTP_201_CREATED)

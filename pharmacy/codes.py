@@ -33,7 +33,9 @@ def new_salt() -> str:
 
 
 def code_from_salt(salt: str) -> str:
-    digest = hmac.new(settings.SECRET_KEY.encode(), f"dispense-code:{salt}".encode(), hashlib.sha256).digest()
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), f"dispense-code:{salt}".encode(), hashlib.sha256
+    ).digest()
     number = int.from_bytes(digest[:5], "big")  # 40 bits = 8 symbols of 5 bits
     chars = []
     for _ in range(CODE_LENGTH):

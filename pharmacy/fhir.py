@@ -30,13 +30,21 @@ DISPENSE_STATUS = {
 
 def _medication(medication) -> dict:  # noqa: ANN001
     return {
-        "coding": [{"system": f"{SYSTEM}/medication", "code": medication.code, "display": medication.name_en}],
+        "coding": [
+            {
+                "system": f"{SYSTEM}/medication",
+                "code": medication.code,
+                "display": medication.name_en,
+            }
+        ],
         "text": f"{medication.name_ko} / {medication.name_en} {medication.strength}".strip(),
     }
 
 
 def prescription_bundle(*, prescription: Prescription) -> Bundle:
-    patient_ref = {"identifier": {"system": f"{SYSTEM}/patient", "value": prescription.patient.pseudonym}}
+    patient_ref = {
+        "identifier": {"system": f"{SYSTEM}/patient", "value": prescription.patient.pseudonym}
+    }
     dispenses = list(
         prescription.dispenses.select_related("kiosk").prefetch_related(
             Prefetch("lines", queryset=DispenseLine.objects.select_related("medication", "lot"))
@@ -59,13 +67,21 @@ def prescription_bundle(*, prescription: Prescription) -> Bundle:
             "dispenseRequest": {"quantity": {"value": item.quantity, "unit": "package"}},
         }
         if prescription.decided_by_id:
-            resource["requester"] = {"display": prescription.decided_by.get_full_name() or prescription.decided_by.username}
+            resource["requester"] = {
+                "display": prescription.decided_by.get_full_name()
+                or prescription.decided_by.username
+            }
         guidance = prescription.counselling or {}
         if guidance:
             resource["dosageInstruction"] = [
-                {"text": " / ".join(guidance[lang][k] for k in ("dose", "frequency", "duration")),
-                 "patientInstruction": guidance[lang]["warnings"]}
-                for lang in ("ko", "en") if lang in guidance
+                {
+                    "text": " / ".join(
+                        guidance[lang][k] for k in ("dose", "frequency", "duration")
+                    ),
+                    "patientInstruction": guidance[lang]["warnings"],
+                }
+                for lang in ("ko", "en")
+                if lang in guidance
             ]
         if prescription.decision_note:
             resource["note"] = [{"text": prescription.decision_note}]
@@ -83,8 +99,15 @@ def prescription_bundle(*, prescription: Prescription) -> Bundle:
                 "note": [{"text": f"lot {line.lot.lot_number}, slot {line.slot}"}],
             }
             if line.medication_id in request_urls:
-                resource["authorizingPrescription"] = [{"reference": request_urls[line.medication_id]}]
+                resource["authorizingPrescription"] = [
+                    {"reference": request_urls[line.medication_id]}
+                ]
             if dispense.completed_at:
                 resource["whenHandedOver"] = dispense.completed_at.isoformat()
-            entries.append({"fullUrl": f"urn:eyebridge:medicationdispense:{dispense.pk}-{line.pk}", "resource": resource})
+            entries.append(
+                {
+                    "fullUrl": f"urn:eyebridge:medicationdispense:{dispense.pk}-{line.pk}",
+                    "resource": resource,
+                }
+            )
     return Bundle.model_validate({"resourceType": "Bundle", "type": "collection", "entry": entries})

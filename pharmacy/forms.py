@@ -13,10 +13,18 @@ class ApproveForm(forms.Form):
     frequency_en = forms.CharField(label=_("Frequency (English)"), max_length=1000)
     duration_ko = forms.CharField(label=_("Duration (Korean)"), max_length=1000)
     duration_en = forms.CharField(label=_("Duration (English)"), max_length=1000)
-    warnings_ko = forms.CharField(label=_("Warnings (Korean)"), max_length=1000, widget=forms.Textarea(attrs={"rows": 3}))
-    warnings_en = forms.CharField(label=_("Warnings (English)"), max_length=1000, widget=forms.Textarea(attrs={"rows": 3}))
-    note = forms.CharField(label=_("Note"), max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    acknowledge_warnings = forms.BooleanField(label=_("I have reviewed the warnings above"), required=False)
+    warnings_ko = forms.CharField(
+        label=_("Warnings (Korean)"), max_length=1000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    warnings_en = forms.CharField(
+        label=_("Warnings (English)"), max_length=1000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    note = forms.CharField(
+        label=_("Note"), max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    acknowledge_warnings = forms.BooleanField(
+        label=_("I have reviewed the warnings above"), required=False
+    )
 
     @classmethod
     def initial_for(cls, prescription: Prescription) -> dict[str, str]:
@@ -28,37 +36,56 @@ class ApproveForm(forms.Form):
                 for item in prescription.items.all():
                     value = getattr(item.medication, f"default_{field}_{lang}")
                     if value:
-                        parts.append(value if len(prescription.items.all()) == 1 else f"{item.medication.name_ko}: {value}")
+                        parts.append(
+                            value
+                            if len(prescription.items.all()) == 1
+                            else f"{item.medication.name_ko}: {value}"
+                        )
                 initial[f"{field}_{lang}"] = "\n".join(parts)
         return initial
 
     def counselling(self) -> dict[str, dict[str, str]]:
         data = self.cleaned_data
-        return {lang: {f: data[f"{f}_{lang}"] for f in ("dose", "frequency", "duration", "warnings")}
-                for lang in ("ko", "en")}
+        return {
+            lang: {f: data[f"{f}_{lang}"] for f in ("dose", "frequency", "duration", "warnings")}
+            for lang in ("ko", "en")
+        }
 
 
 class ReasonForm(forms.Form):
-    reason = forms.CharField(label=_("Reason"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+    reason = forms.CharField(
+        label=_("Reason"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
 
 
 class RequestForm(forms.Form):
     medication = forms.ModelChoiceField(label=_("Medication"), queryset=Medication.objects.none())
     quantity = forms.IntegerField(label=_("Quantity"), min_value=1, max_value=100, initial=1)
-    note = forms.CharField(label=_("Note for the pharmacist"), max_length=2000, required=False,
-                           widget=forms.Textarea(attrs={"rows": 3}))
+    note = forms.CharField(
+        label=_("Note for the pharmacist"),
+        max_length=2000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
 
     def __init__(self, *args, medications=None, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
         super().__init__(*args, **kwargs)
-        self.fields["medication"].queryset = medications if medications is not None else Medication.objects.none()
-        self.fields["medication"].label_from_instance = lambda m: f"{m.name_ko} / {m.name_en} {m.strength}"
+        self.fields["medication"].queryset = (
+            medications if medications is not None else Medication.objects.none()
+        )
+        self.fields["medication"].label_from_instance = lambda m: (
+            f"{m.name_ko} / {m.name_en} {m.strength}"
+        )
 
 
 class StockAdjustForm(forms.Form):
     lot = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
     delta = forms.IntegerField(label=_("Change"), min_value=-10000, max_value=10000)
-    reason = forms.ChoiceField(label=_("Reason"), choices=[
-        (StockMovement.Reason.ADJUST, StockMovement.Reason.ADJUST.label),
-        (StockMovement.Reason.WRITE_OFF, StockMovement.Reason.WRITE_OFF.label),
-    ])
+    reason = forms.ChoiceField(
+        label=_("Reason"),
+        choices=[
+            (StockMovement.Reason.ADJUST, StockMovement.Reason.ADJUST.label),
+            (StockMovement.Reason.WRITE_OFF, StockMovement.Reason.WRITE_OFF.label),
+        ],
+    )
     note = forms.CharField(label=_("Note"), max_length=200, required=False)

@@ -53,11 +53,15 @@ class Medication(models.Model):
         MedicationCategory, on_delete=models.PROTECT, related_name="medications"
     )
     is_otc = models.BooleanField(_("over the counter"), default=True)
-    max_quantity = models.PositiveSmallIntegerField(_("maximum quantity per prescription"), default=1)
+    max_quantity = models.PositiveSmallIntegerField(
+        _("maximum quantity per prescription"), default=1
+    )
     active = models.BooleanField(_("active"), default=True)
     # Matched (case-insensitively) against the patient's recorded allergies and notes.
     allergy_keywords = models.CharField(
-        _("allergy keywords"), max_length=300, blank=True,
+        _("allergy keywords"),
+        max_length=300,
+        blank=True,
         help_text=_("Comma-separated words that, found in a patient's allergies, raise a warning."),
     )
     avoid_in_glaucoma = models.BooleanField(_("avoid in (suspected) glaucoma"), default=False)
@@ -75,7 +79,9 @@ class Medication(models.Model):
         ordering = ["name_ko"]
         verbose_name = _("medication")
         constraints = [
-            models.CheckConstraint(condition=Q(max_quantity__gte=1), name="medication_max_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(max_quantity__gte=1), name="medication_max_quantity_positive"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -124,7 +130,9 @@ class PharmacySiteLink(models.Model):
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["pharmacy", "site"], name="one_link_per_pharmacy_site")]
+        constraints = [
+            models.UniqueConstraint(fields=["pharmacy", "site"], name="one_link_per_pharmacy_site")
+        ]
 
     def __str__(self) -> str:
         return f"{self.pharmacy} -> {self.site}"
@@ -158,7 +166,9 @@ class Kiosk(models.Model):
     location = models.CharField(_("location"), max_length=300, blank=True)
     latitude = models.FloatField(_("latitude"), null=True, blank=True)
     longitude = models.FloatField(_("longitude"), null=True, blank=True)
-    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.ACTIVE)
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.ACTIVE
+    )
     secret_hash = models.CharField(max_length=64)
     last_heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
     last_heartbeat_info = models.JSONField(default=dict, blank=True)
@@ -191,7 +201,9 @@ class StockLot(models.Model):
         constraints = [
             # The last line of defence against two reservations both taking the last box: even if
             # a code path forgot its lock, PostgreSQL refuses the UPDATE that would go below zero.
-            models.CheckConstraint(condition=Q(quantity__gte=0), name="stock_quantity_not_negative"),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=0), name="stock_quantity_not_negative"
+            ),
             models.UniqueConstraint(
                 fields=["kiosk", "slot", "medication", "lot_number"], name="one_lot_row_per_slot"
             ),
@@ -207,11 +219,15 @@ class MedicationProtocol(models.Model):
 
     name = models.CharField(_("name"), max_length=120)
     triage = models.JSONField(
-        _("triage outcomes"), default=list,
-        help_text=_("List of triage values, e.g. [\"normal\", \"medication\"]."),
+        _("triage outcomes"),
+        default=list,
+        help_text=_('List of triage values, e.g. ["normal", "medication"].'),
     )
     symptom = models.CharField(
-        _("symptom"), max_length=30, choices=Symptom.choices, blank=True,
+        _("symptom"),
+        max_length=30,
+        choices=Symptom.choices,
+        blank=True,
         help_text=_("Empty: any screening with a matching triage."),
     )
     medication = models.ForeignKey(Medication, on_delete=models.PROTECT, related_name="+")
@@ -228,6 +244,23 @@ class MedicationProtocol(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from screening.models import Triage
+
+        allowed = {Triage.NORMAL, Triage.MEDICATION}
+        valid = isinstance(self.triage, list) and all(isinstance(t, str) for t in self.triage)
+        if not valid or not self.triage or not set(self.triage) <= allowed:
+            raise ValidationError(
+                {
+                    "triage": _(
+                        "A non-empty list of “normal” and/or “medication”: referable, urgent "
+                        "and ungradable screenings are never treated with OTC medicine."
+                    )
+                }
+            )
 
 
 class Prescription(models.Model):
@@ -272,7 +305,9 @@ class Prescription(models.Model):
         constraints = [
             # A redelivered "screening completed" task must not propose a second prescription.
             models.UniqueConstraint(
-                fields=["screening"], condition=Q(source="rule"), name="one_rule_prescription_per_screening"
+                fields=["screening"],
+                condition=Q(source="rule"),
+                name="one_rule_prescription_per_screening",
             ),
             # Approval is only valid with a recorded pharmacist and guidance.
             models.CheckConstraint(
@@ -295,7 +330,9 @@ class PrescriptionItem(models.Model):
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gte=1), name="item_quantity_positive"),
-            models.UniqueConstraint(fields=["prescription", "medication"], name="one_item_per_medication"),
+            models.UniqueConstraint(
+                fields=["prescription", "medication"], name="one_item_per_medication"
+            ),
         ]
 
 
@@ -308,7 +345,9 @@ class PrescriptionEvent(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    kiosk = models.ForeignKey(Kiosk, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    kiosk = models.ForeignKey(
+        Kiosk, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     note = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -323,7 +362,9 @@ class DispenseCode(models.Model):
     derived from SECRET_KEY and ``salt`` so that the health worker's page can show it again, while
     a copy of the database alone reveals no code."""
 
-    prescription = models.OneToOneField(Prescription, on_delete=models.CASCADE, related_name="dispense_code")
+    prescription = models.OneToOneField(
+        Prescription, on_delete=models.CASCADE, related_name="dispense_code"
+    )
     code_hash = models.CharField(max_length=64, unique=True)
     salt = models.CharField(max_length=32)
     expires_at = models.DateTimeField()
@@ -345,8 +386,12 @@ class Dispense(models.Model):
         FAILED = "failed", _("Failed")
 
     kiosk = models.ForeignKey(Kiosk, on_delete=models.PROTECT, related_name="dispenses")
-    prescription = models.ForeignKey(Prescription, on_delete=models.PROTECT, related_name="dispenses")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RESERVED, db_index=True)
+    prescription = models.ForeignKey(
+        Prescription, on_delete=models.PROTECT, related_name="dispenses"
+    )
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.RESERVED, db_index=True
+    )
     idempotency_key = models.CharField(max_length=100)
     counselling_confirmed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -384,7 +429,9 @@ class DispenseLine(models.Model):
 
     class Meta:
         ordering = ["id"]
-        constraints = [models.CheckConstraint(condition=Q(quantity__gte=1), name="line_quantity_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="line_quantity_positive")
+        ]
 
 
 class StockMovement(models.Model):
@@ -401,7 +448,9 @@ class StockMovement(models.Model):
     lot = models.ForeignKey(StockLot, on_delete=models.PROTECT, related_name="movements")
     delta = models.IntegerField()
     reason = models.CharField(max_length=12, choices=Reason.choices)
-    dispense = models.ForeignKey(Dispense, on_delete=models.PROTECT, null=True, blank=True, related_name="movements")
+    dispense = models.ForeignKey(
+        Dispense, on_delete=models.PROTECT, null=True, blank=True, related_name="movements"
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -440,7 +489,9 @@ class IdempotencyRecord(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["kiosk", "key"], name="one_record_per_kiosk_key")]
+        constraints = [
+            models.UniqueConstraint(fields=["kiosk", "key"], name="one_record_per_kiosk_key")
+        ]
 
 
 class KioskCallRequest(models.Model):
@@ -452,9 +503,13 @@ class KioskCallRequest(models.Model):
 
     kiosk = models.ForeignKey(Kiosk, on_delete=models.PROTECT, related_name="call_requests")
     pharmacy = models.ForeignKey(Pharmacy, on_delete=models.PROTECT, related_name="call_requests")
-    dispense = models.ForeignKey(Dispense, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    dispense = models.ForeignKey(
+        Dispense, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     message = models.CharField(max_length=300, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True
+    )
     answered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -473,7 +528,9 @@ class PharmacyAlert(models.Model):
         DISPENSE_FAILED = "dispense_failed", _("Dispense failed")
 
     pharmacy = models.ForeignKey(Pharmacy, on_delete=models.PROTECT, related_name="alerts")
-    kiosk = models.ForeignKey(Kiosk, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    kiosk = models.ForeignKey(
+        Kiosk, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     kind = models.CharField(max_length=30, choices=Kind.choices)
     object_ref = models.CharField(max_length=120)
     message = models.TextField()
@@ -487,7 +544,8 @@ class PharmacyAlert(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["kind", "object_ref"], condition=Q(resolved_at__isnull=True),
+                fields=["kind", "object_ref"],
+                condition=Q(resolved_at__isnull=True),
                 name="one_open_pharmacy_alert_per_object",
             )
         ]

@@ -93,7 +93,9 @@ def prescription_get_for_user(*, user: User, prescription_id: int) -> Prescripti
     return prescription
 
 
-def prescription_queue(*, user: User, status: str = Prescription.Status.PENDING_APPROVAL) -> QuerySet[Prescription]:
+def prescription_queue(
+    *, user: User, status: str = Prescription.Status.PENDING_APPROVAL
+) -> QuerySet[Prescription]:
     qs = prescriptions_for_user(user=user).filter(status=status)
     # Oldest first: the patient who has waited longest is seen first.
     return qs.order_by("created_at") if status == Prescription.Status.PENDING_APPROVAL else qs
@@ -104,7 +106,9 @@ def screening_get_for_health_worker(*, user: User, screening_id: int) -> Screeni
     screening = None
     if site_id is not None:
         screening = (
-            Screening.objects.select_related("patient", "site").filter(pk=screening_id, site_id=site_id).first()
+            Screening.objects.select_related("patient", "site")
+            .filter(pk=screening_id, site_id=site_id)
+            .first()
         )
     if screening is None:
         raise NotFound(_("Screening not found."), code="screening_not_found")
@@ -128,17 +132,23 @@ def prescription_warnings(*, prescription: Prescription) -> list[str]:
         for keyword in (k.strip().lower() for k in medication.allergy_keywords.split(",")):
             if keyword and keyword in record:
                 warnings.append(
-                    _("%(medication)s: the patient record mentions “%(keyword)s” (allergy or intolerance).")
+                    _(
+                        "%(medication)s: the patient record mentions “%(keyword)s” (allergy or intolerance)."
+                    )
                     % {"medication": medication.name_ko, "keyword": keyword}
                 )
         if medication.avoid_in_glaucoma and ("G" in findings or patient.family_history_glaucoma):
             warnings.append(
-                _("%(medication)s: avoid in glaucoma or suspected glaucoma (screening finding or family history).")
+                _(
+                    "%(medication)s: avoid in glaucoma or suspected glaucoma (screening finding or family history)."
+                )
                 % {"medication": medication.name_ko}
             )
         if not medication.kiosk_dispensable:
             warnings.append(
-                _("%(medication)s cannot be released by a kiosk (not an OTC item of a kiosk category).")
+                _(
+                    "%(medication)s cannot be released by a kiosk (not an OTC item of a kiosk category)."
+                )
                 % {"medication": medication.name_ko}
             )
     return warnings
@@ -148,7 +158,9 @@ def prescriptions_for_screening(*, user: User, screening: Screening) -> list[Pre
     """The prescriptions of one screening that this user may see (the health worker's panel).
 
     Two queries whatever the number of prescriptions and items."""
-    return list(prescriptions_for_user(user=user).filter(screening=screening).order_by("created_at"))
+    return list(
+        prescriptions_for_user(user=user).filter(screening=screening).order_by("created_at")
+    )
 
 
 @dataclass
@@ -177,7 +189,9 @@ def kiosk_get_for_user(*, user: User, kiosk_pk: int) -> Kiosk:
     return kiosk
 
 
-def stock_overview(*, pharmacy: Pharmacy, now: dt.datetime | None = None) -> tuple[list[KioskStock], list[StockAlert]]:
+def stock_overview(
+    *, pharmacy: Pharmacy, now: dt.datetime | None = None
+) -> tuple[list[KioskStock], list[StockAlert]]:
     """Stock per kiosk and the alerts that follow from it: low stock (by medication, usable lots
     only), lots expiring within PHARMACY_EXPIRY_WARNING_DAYS, expired lots still in a slot, and
     kiosks without a heartbeat for PHARMACY_KIOSK_OFFLINE_MINUTES. Three queries."""
@@ -196,11 +210,19 @@ def stock_overview(*, pharmacy: Pharmacy, now: dt.datetime | None = None) -> tup
     by_kiosk: dict[int, KioskStock] = {}
     alerts: list[StockAlert] = []
     for kiosk in kiosks:
-        online = kiosk.last_heartbeat_at is not None and now - kiosk.last_heartbeat_at <= offline_after
+        online = (
+            kiosk.last_heartbeat_at is not None and now - kiosk.last_heartbeat_at <= offline_after
+        )
         by_kiosk[kiosk.pk] = KioskStock(kiosk=kiosk, online=online)
         if kiosk.status == Kiosk.Status.ACTIVE and not online:
-            alerts.append(StockAlert("offline", kiosk, _("No heartbeat from %(kiosk)s for over %(minutes)d minutes.")
-                                     % {"kiosk": kiosk.name, "minutes": offline_after.seconds // 60}))
+            alerts.append(
+                StockAlert(
+                    "offline",
+                    kiosk,
+                    _("No heartbeat from %(kiosk)s for over %(minutes)d minutes.")
+                    % {"kiosk": kiosk.name, "minutes": offline_after.seconds // 60},
+                )
+            )
     usable: dict[tuple[int, int], int] = {}
     medications: dict[int, Medication] = {}
     for lot in lots:
@@ -215,20 +237,49 @@ def stock_overview(*, pharmacy: Pharmacy, now: dt.datetime | None = None) -> tup
         else:
             usable.setdefault(key, 0)
         if lot.quantity > 0 and lot.expiry <= today:
-            alerts.append(StockAlert("expired", entry.kiosk, _("Expired lot %(lot)s of %(medication)s in slot %(slot)s: remove it.")
-                                     % {"lot": lot.lot_number, "medication": lot.medication, "slot": lot.slot}))
+            alerts.append(
+                StockAlert(
+                    "expired",
+                    entry.kiosk,
+                    _("Expired lot %(lot)s of %(medication)s in slot %(slot)s: remove it.")
+                    % {"lot": lot.lot_number, "medication": lot.medication, "slot": lot.slot},
+                )
+            )
         elif lot.quantity > 0 and lot.expiry <= warn_until:
-            alerts.append(StockAlert("expiring", entry.kiosk, _("Lot %(lot)s of %(medication)s in slot %(slot)s expires on %(date)s.")
-                                     % {"lot": lot.lot_number, "medication": lot.medication, "slot": lot.slot, "date": lot.expiry}))
+            alerts.append(
+                StockAlert(
+                    "expiring",
+                    entry.kiosk,
+                    _("Lot %(lot)s of %(medication)s in slot %(slot)s expires on %(date)s.")
+                    % {
+                        "lot": lot.lot_number,
+                        "medication": lot.medication,
+                        "slot": lot.slot,
+                        "date": lot.expiry,
+                    },
+                )
+            )
     for (kiosk_id, medication_id), quantity in usable.items():
         if quantity < low:
-            alerts.append(StockAlert("low_stock", by_kiosk[kiosk_id].kiosk, _("Low stock at %(kiosk)s: %(medication)s, %(quantity)d left.")
-                                     % {"kiosk": by_kiosk[kiosk_id].kiosk.name, "medication": medications[medication_id], "quantity": quantity}))
+            alerts.append(
+                StockAlert(
+                    "low_stock",
+                    by_kiosk[kiosk_id].kiosk,
+                    _("Low stock at %(kiosk)s: %(medication)s, %(quantity)d left.")
+                    % {
+                        "kiosk": by_kiosk[kiosk_id].kiosk.name,
+                        "medication": medications[medication_id],
+                        "quantity": quantity,
+                    },
+                )
+            )
     return list(by_kiosk.values()), alerts
 
 
 def open_alerts_for_pharmacy(*, pharmacy: Pharmacy) -> QuerySet[PharmacyAlert]:
-    return PharmacyAlert.objects.filter(pharmacy=pharmacy, resolved_at__isnull=True).select_related("kiosk")
+    return PharmacyAlert.objects.filter(pharmacy=pharmacy, resolved_at__isnull=True).select_related(
+        "kiosk"
+    )
 
 
 def dispenses_for_pharmacy(*, pharmacy: Pharmacy) -> QuerySet[Dispense]:
@@ -252,3 +303,13 @@ def stock_quantity_by_medication(*, kiosk: Kiosk) -> dict[int, int]:
         .annotate(total=Sum("quantity"))
     )
     return {row["medication_id"]: row["total"] or 0 for row in rows}
+
+
+def pharmacist_can_view_screening(*, user: User, screening_id: int) -> bool:
+    """A pharmacist may see a screening (its photos) when a prescription of that screening was
+    routed to their pharmacy. Called by screening.selectors by name."""
+    pharmacy = pharmacy_for_user(user=user)
+    return (
+        pharmacy is not None
+        and Prescription.objects.filter(pharmacy=pharmacy, screening_id=screening_id).exists()
+    )

@@ -14,13 +14,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, Exists, F, OuterRef, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import AdminAlert, Role, User
-from config.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyAttempts, Unprocessable
+from config.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    TooManyAttempts,
+    Unprocessable,
+)
 from pharmacy import codes
 from pharmacy.models import (
     Dispense,
@@ -62,11 +70,21 @@ def _setting(name: str, default: int) -> int:
     return int(getattr(settings, name, default))
 
 
-def _event(prescription: Prescription, *, from_status: str, actor: User | None = None,
-           kiosk: Kiosk | None = None, note: str = "") -> None:
+def _event(
+    prescription: Prescription,
+    *,
+    from_status: str,
+    actor: User | None = None,
+    kiosk: Kiosk | None = None,
+    note: str = "",
+) -> None:
     PrescriptionEvent.objects.create(
-        prescription=prescription, from_status=from_status, to_status=prescription.status,
-        actor=actor, kiosk=kiosk, note=note,
+        prescription=prescription,
+        from_status=from_status,
+        to_status=prescription.status,
+        actor=actor,
+        kiosk=kiosk,
+        note=note,
     )
 
 
@@ -97,13 +115,17 @@ def prescription_propose_for_screening(*, screening_id: int) -> Prescription | N
         return None
     if screening.triage not in PROPOSABLE_TRIAGE:
         return None
-    existing = Prescription.objects.filter(screening=screening, source=Prescription.Source.RULE).first()
+    existing = Prescription.objects.filter(
+        screening=screening, source=Prescription.Source.RULE
+    ).first()
     if existing is not None:
         return existing
     symptoms = set(screening.symptoms or [])
     chosen: dict[int, int] = {}
-    for rule in MedicationProtocol.objects.filter(active=True, medication__active=True).select_related("medication"):
-        if screening.triage not in (rule.triage or []):
+    for rule in MedicationProtocol.objects.filter(
+        active=True, medication__active=True
+    ).select_related("medication"):
+        if not isinstance(rule.triage, list) or screening.triage not in rule.triage:
             continue
         if rule.symptom and rule.symptom not in symptoms:
             continue
@@ -113,12 +135,18 @@ def prescription_propose_for_screening(*, screening_id: int) -> Prescription | N
         return None
     pharmacy = pharmacy_for_site(site=screening.site)
     if pharmacy is None:
-        logger.warning("no pharmacy serves site %s; screening %s gets no proposal", screening.site_id, screening.pk)
+        logger.warning(
+            "no pharmacy serves site %s; screening %s gets no proposal",
+            screening.site_id,
+            screening.pk,
+        )
         return None
     try:
         with transaction.atomic():
             prescription = Prescription.objects.create(
-                pharmacy=pharmacy, patient=screening.patient, screening=screening,
+                pharmacy=pharmacy,
+                patient=screening.patient,
+                screening=screening,
                 source=Prescription.Source.RULE,
             )
             PrescriptionItem.objects.bulk_create(
@@ -132,8 +160,9 @@ def prescription_propose_for_screening(*, screening_id: int) -> Prescription | N
     return prescription
 
 
-def prescription_request(*, user: User, screening_id: int, medication_id: int, quantity: int,
-                         note: str = "") -> Prescription:
+def prescription_request(
+    *, user: User, screening_id: int, medication_id: int, quantity: int, note: str = ""
+) -> Prescription:
     """A health worker asks the pharmacist for a formulary item for a patient of their site."""
     if user.role != Role.HEALTH_WORKER:
         raise Forbidden(_("Only a health worker may request medication."), code="not_health_worker")
@@ -144,17 +173,24 @@ def prescription_request(*, user: User, screening_id: int, medication_id: int, q
     if not 1 <= quantity <= medication.max_quantity:
         raise InvalidInput(
             _("Quantity must be between 1 and %(max)d.") % {"max": medication.max_quantity},
-            code="invalid_quantity", field="quantity",
+            code="invalid_quantity",
+            field="quantity",
         )
     pharmacy = pharmacy_for_site(site=screening.site)
     if pharmacy is None:
         raise Unprocessable(_("No pharmacy serves this site yet."), code="no_pharmacy")
     with transaction.atomic():
         prescription = Prescription.objects.create(
-            pharmacy=pharmacy, patient=screening.patient, screening=screening,
-            source=Prescription.Source.USER, requested_by=user, request_note=note[:2000],
+            pharmacy=pharmacy,
+            patient=screening.patient,
+            screening=screening,
+            source=Prescription.Source.USER,
+            requested_by=user,
+            request_note=note[:2000],
         )
-        PrescriptionItem.objects.create(prescription=prescription, medication=medication, quantity=quantity)
+        PrescriptionItem.objects.create(
+            prescription=prescription, medication=medication, quantity=quantity
+        )
         _event(prescription, from_status="", actor=user, note="requested by health worker")
     return prescription
 
@@ -166,20 +202,29 @@ def counselling_clean(counselling: Any) -> dict[str, dict[str, str]]:
     """Validate the medication guidance: dose, frequency, duration and warnings, in Korean and
     English, each non-empty text."""
     if not isinstance(counselling, dict) or set(counselling) != set(COUNSELLING_LANGUAGES):
-        raise InvalidInput(_("Guidance is required in Korean and English."), code="invalid_counselling",
-                           field="counselling")
+        raise InvalidInput(
+            _("Guidance is required in Korean and English."),
+            code="invalid_counselling",
+            field="counselling",
+        )
     cleaned: dict[str, dict[str, str]] = {}
     for language in COUNSELLING_LANGUAGES:
         block = counselling[language]
         if not isinstance(block, dict) or set(block) != set(COUNSELLING_FIELDS):
-            raise InvalidInput(_("Guidance needs dose, frequency, duration and warnings."),
-                               code="invalid_counselling", field="counselling")
+            raise InvalidInput(
+                _("Guidance needs dose, frequency, duration and warnings."),
+                code="invalid_counselling",
+                field="counselling",
+            )
         cleaned[language] = {}
         for name in COUNSELLING_FIELDS:
             value = block[name]
             if not isinstance(value, str) or not value.strip() or len(value) > 1000:
-                raise InvalidInput(_("Every guidance field must be filled in (at most 1000 characters)."),
-                                   code="invalid_counselling", field=f"counselling.{language}.{name}")
+                raise InvalidInput(
+                    _("Every guidance field must be filled in (at most 1000 characters)."),
+                    code="invalid_counselling",
+                    field=f"counselling.{language}.{name}",
+                )
             cleaned[language][name] = value.strip()
     return cleaned
 
@@ -191,16 +236,24 @@ def _issue_code(prescription: Prescription, *, expires_at: dt.datetime) -> Dispe
             # A savepoint: a (one in 10^12) collision of code hashes retries with a new salt.
             with transaction.atomic():
                 return DispenseCode.objects.create(
-                    prescription=prescription, salt=salt,
-                    code_hash=codes.code_hash(codes.code_from_salt(salt)), expires_at=expires_at,
+                    prescription=prescription,
+                    salt=salt,
+                    code_hash=codes.code_hash(codes.code_from_salt(salt)),
+                    expires_at=expires_at,
                 )
         except IntegrityError:
             continue
     raise Conflict(_("Could not issue a dispense code; try again."), code="code_collision")
 
 
-def prescription_approve(*, user: User, prescription_id: int, counselling: Any, note: str = "",
-                         acknowledge_warnings: bool = False) -> Prescription:
+def prescription_approve(
+    *,
+    user: User,
+    prescription_id: int,
+    counselling: Any,
+    note: str = "",
+    acknowledge_warnings: bool = False,
+) -> Prescription:
     """Approve a pending prescription with the pharmacist's guidance, issue its one-time code and
     text it to the patient after commit. Locks the prescription: two pharmacists deciding at once
     cannot both act."""
@@ -210,13 +263,17 @@ def prescription_approve(*, user: User, prescription_id: int, counselling: Any, 
         prescription = _lock_prescription_for_user(user=user, prescription_id=prescription_id)
         if prescription.status != Prescription.Status.PENDING_APPROVAL:
             raise Conflict(_("This prescription has already been decided."), code="not_pending")
-        full = Prescription.objects.select_related("patient", "screening").prefetch_related(
-            "items__medication__category").get(pk=prescription.pk)
+        full = (
+            Prescription.objects.select_related("patient", "screening")
+            .prefetch_related("items__medication__category")
+            .get(pk=prescription.pk)
+        )
         warnings = prescription_warnings(prescription=full)
         if warnings and not acknowledge_warnings:
             raise Unprocessable(
                 _("Review the warnings and confirm that you have considered them."),
-                code="warnings_not_acknowledged", details={"warnings": warnings},
+                code="warnings_not_acknowledged",
+                details={"warnings": warnings},
             )
         now = timezone.now()
         prescription.status = Prescription.Status.APPROVED
@@ -224,14 +281,23 @@ def prescription_approve(*, user: User, prescription_id: int, counselling: Any, 
         prescription.decided_at = now
         prescription.decision_note = note[:2000]
         prescription.counselling = cleaned
-        prescription.pickup_expires_at = now + dt.timedelta(hours=_setting("PHARMACY_PICKUP_WINDOW_HOURS", 72))
+        prescription.pickup_expires_at = now + dt.timedelta(
+            hours=_setting("PHARMACY_PICKUP_WINDOW_HOURS", 72)
+        )
         prescription.save()
         _issue_code(prescription, expires_at=prescription.pickup_expires_at)
-        _event(prescription, from_status=Prescription.Status.PENDING_APPROVAL, actor=user, note=note[:2000])
+        _event(
+            prescription,
+            from_status=Prescription.Status.PENDING_APPROVAL,
+            actor=user,
+            note=note[:2000],
+        )
 
         from pharmacy.tasks import prescription_send_code as task
 
-        transaction.on_commit(lambda: task.delay(prescription.pk))
+        # robust: a broker outage must not turn a committed approval into an error page; the code
+        # is still shown to the health worker, who can tell the patient.
+        transaction.on_commit(lambda: task.delay(prescription.pk), robust=True)
     return prescription
 
 
@@ -248,7 +314,12 @@ def prescription_reject(*, user: User, prescription_id: int, reason: str) -> Pre
         prescription.decided_at = timezone.now()
         prescription.decision_note = reason.strip()[:2000]
         prescription.save()
-        _event(prescription, from_status=Prescription.Status.PENDING_APPROVAL, actor=user, note=reason.strip())
+        _event(
+            prescription,
+            from_status=Prescription.Status.PENDING_APPROVAL,
+            actor=user,
+            note=reason.strip(),
+        )
     return prescription
 
 
@@ -264,12 +335,19 @@ def prescription_cancel(*, user: User, prescription_id: int, reason: str) -> Pre
         prescription = _lock_prescription_for_user(user=user, prescription_id=prescription_id)
         before = prescription.status
         if before not in {Prescription.Status.PENDING_APPROVAL, Prescription.Status.APPROVED}:
-            raise Conflict(_("Only a pending or approved prescription can be cancelled."), code="not_cancellable")
+            raise Conflict(
+                _("Only a pending or approved prescription can be cancelled."),
+                code="not_cancellable",
+            )
         if prescription.dispenses.filter(status=Dispense.Status.RESERVED).exists():
-            raise Conflict(_("A kiosk is releasing this prescription right now."), code="dispense_in_progress")
+            raise Conflict(
+                _("A kiosk is releasing this prescription right now."), code="dispense_in_progress"
+            )
         prescription.status = Prescription.Status.CANCELLED
         prescription.save(update_fields=["status", "updated_at"])
-        DispenseCode.objects.filter(prescription=prescription, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        DispenseCode.objects.filter(prescription=prescription, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
         _event(prescription, from_status=before, actor=user, note=reason.strip()[:2000])
     return prescription
 
@@ -278,7 +356,8 @@ def prescription_send_code(*, prescription_id: int) -> None:
     """Text the patient their pickup code. Safe to run twice: the message's dedupe key is the code."""
     prescription = (
         Prescription.objects.select_related("patient", "pharmacy", "dispense_code")
-        .filter(pk=prescription_id, status=Prescription.Status.APPROVED).first()
+        .filter(pk=prescription_id, status=Prescription.Status.APPROVED)
+        .first()
     )
     code_row = getattr(prescription, "dispense_code", None) if prescription else None
     if prescription is None or code_row is None or code_row.revoked_at is not None:
@@ -292,8 +371,12 @@ def prescription_send_code(*, prescription_id: int) -> None:
         f"코드 {code} 를 입력하세요 ({until}까지). "
         f"Your medicine is approved: enter code {code} at the {prescription.pharmacy.name_en or prescription.pharmacy.name} kiosk by {until}."
     )
-    message_send(to=prescription.patient.phone, body=body, topic="dispense_code",
-                 dedupe_key=f"pharmacy:code:{code_row.pk}")
+    message_send(
+        to=prescription.patient.phone,
+        body=body,
+        topic="dispense_code",
+        dedupe_key=f"pharmacy:code:{code_row.pk}",
+    )
 
 
 def prescriptions_expire(*, now: dt.datetime | None = None) -> int:
@@ -306,25 +389,39 @@ def prescriptions_expire(*, now: dt.datetime | None = None) -> int:
         ids = list(
             Prescription.objects.select_for_update(skip_locked=True)
             .filter(status=Prescription.Status.APPROVED, pickup_expires_at__lt=now)
-            .exclude(Exists(live)).values_list("pk", flat=True)
+            .exclude(Exists(live))
+            .values_list("pk", flat=True)
         )
         for prescription in Prescription.objects.filter(pk__in=ids):
             prescription.status = Prescription.Status.EXPIRED
             prescription.save(update_fields=["status", "updated_at"])
-            _event(prescription, from_status=Prescription.Status.APPROVED, note="pickup window passed")
+            _event(
+                prescription, from_status=Prescription.Status.APPROVED, note="pickup window passed"
+            )
     return len(ids)
 
 
 # --- kiosks ---------------------------------------------------------------------------------------
 
 
-def kiosk_create(*, pharmacy: Pharmacy, name: str, kiosk_id: str | None = None, location: str = "",
-                 latitude: float | None = None, longitude: float | None = None) -> tuple[Kiosk, str]:
+def kiosk_create(
+    *,
+    pharmacy: Pharmacy,
+    name: str,
+    kiosk_id: str | None = None,
+    location: str = "",
+    latitude: float | None = None,
+    longitude: float | None = None,
+) -> tuple[Kiosk, str]:
     """Create a kiosk and return it with its secret (shown once; only its HMAC is stored)."""
     secret = codes.new_kiosk_secret()
     kiosk = Kiosk.objects.create(
-        pharmacy=pharmacy, name=name, kiosk_id=kiosk_id or f"K-{codes.new_salt()[:8].upper()}",
-        location=location, latitude=latitude, longitude=longitude,
+        pharmacy=pharmacy,
+        name=name,
+        kiosk_id=kiosk_id or f"K-{codes.new_salt()[:8].upper()}",
+        location=location,
+        latitude=latitude,
+        longitude=longitude,
         secret_hash=codes.kiosk_secret_hash(secret),
     )
     return kiosk, secret
@@ -352,10 +449,15 @@ def _kiosk_check_rate(kiosk: Kiosk, now: dt.datetime) -> None:
     # Uses the row read at authentication, a few milliseconds old: good enough for a limit whose
     # point is to make guessing 10^12 codes hopeless, not to count exactly.
     start = kiosk.code_failures_window_start
-    if start is not None and now - start < _kiosk_failure_window() and \
-            kiosk.code_failures >= _setting("PHARMACY_KIOSK_MAX_CODE_FAILURES", 10):
-        raise TooManyAttempts(_("Too many unknown codes at this kiosk; wait a few minutes."),
-                              code="kiosk_rate_limited")
+    if (
+        start is not None
+        and now - start < _kiosk_failure_window()
+        and kiosk.code_failures >= _setting("PHARMACY_KIOSK_MAX_CODE_FAILURES", 10)
+    ):
+        raise TooManyAttempts(
+            _("Too many unknown codes at this kiosk; wait a few minutes."),
+            code="kiosk_rate_limited",
+        )
 
 
 def _kiosk_record_failure(kiosk: Kiosk, now: dt.datetime) -> None:
@@ -363,7 +465,9 @@ def _kiosk_record_failure(kiosk: Kiosk, now: dt.datetime) -> None:
     in_window = {"code_failures_window_start__gte": now - _kiosk_failure_window()}
     Kiosk.objects.filter(pk=kiosk.pk).update(
         code_failures=Case(When(**in_window, then=F("code_failures") + 1), default=Value(1)),
-        code_failures_window_start=Case(When(**in_window, then=F("code_failures_window_start")), default=Value(now)),
+        code_failures_window_start=Case(
+            When(**in_window, then=F("code_failures_window_start")), default=Value(now)
+        ),
     )
 
 
@@ -378,8 +482,10 @@ def _allocate(items: list[PrescriptionItem], lots: list[StockLot]) -> list[_Allo
     allocations: list[_Allocation] = []
     for item in items:
         needed = item.quantity
-        candidates = sorted((lot for lot in lots if lot.medication_id == item.medication_id),
-                            key=lambda lot: (lot.expiry, lot.pk))
+        candidates = sorted(
+            (lot for lot in lots if lot.medication_id == item.medication_id),
+            key=lambda lot: (lot.expiry, lot.pk),
+        )
         for lot in candidates:
             if needed == 0:
                 break
@@ -389,8 +495,10 @@ def _allocate(items: list[PrescriptionItem], lots: list[StockLot]) -> list[_Allo
                 needed -= take
         if needed:
             raise Conflict(
-                _("%(medication)s is out of stock at this kiosk.") % {"medication": item.medication.name_ko},
-                code="out_of_stock", details={"medication_id": item.medication_id},
+                _("%(medication)s is out of stock at this kiosk.")
+                % {"medication": item.medication.name_ko},
+                code="out_of_stock",
+                details={"medication_id": item.medication_id},
             )
     return allocations
 
@@ -403,31 +511,71 @@ def dispense_reserve(*, kiosk: Kiosk, code: Any, idempotency_key: str) -> Dispen
     below zero (row locks on the lots + a conditional UPDATE + a CHECK constraint); an expired lot
     is never used; nothing outside the kiosk-dispensable formulary is released.
     Brute force: unknown codes count against the kiosk (429 past the limit) and every presentation
-    counts against the code (429 once it is locked). Those counters commit even when the request
-    is refused, which is why they are written outside the main transaction."""
+    counts against the code (429 once it is locked). A refused request still counts: its counter
+    is written after the rollback, in its own statement."""
     normalized = codes.normalize_code(code)
     if normalized is None:
-        raise InvalidInput(_("A code is 8 letters and digits, e.g. ABCD-EFGH."), code="malformed_code", field="code")
+        raise InvalidInput(
+            _("A code is 8 letters and digits, e.g. ABCD-EFGH."),
+            code="malformed_code",
+            field="code",
+        )
     now = timezone.now()
     _kiosk_check_rate(kiosk, now)
-    code_row = DispenseCode.objects.filter(code_hash=codes.code_hash(normalized)).select_related("prescription").first()
-    if code_row is None or code_row.prescription.pharmacy_id != kiosk.pharmacy_id:
-        # A code of another pharmacy is "unknown" here: it cannot be released at this kiosk.
+    max_attempts = _setting("PHARMACY_CODE_MAX_ATTEMPTS", 10)
+    seen: dict[str, int] = {}
+    try:
+        return _reserve(
+            kiosk=kiosk,
+            code_hash=codes.code_hash(normalized),
+            idempotency_key=idempotency_key,
+            now=now,
+            max_attempts=max_attempts,
+            seen=seen,
+        )
+    except NotFound:
         _kiosk_record_failure(kiosk, now)
-        raise NotFound(_("Unknown code."), code="code_not_found")
-    # Conditional UPDATE: concurrent presentations of one code all count, and none passes the cap.
-    counted = DispenseCode.objects.filter(
-        pk=code_row.pk, attempts__lt=_setting("PHARMACY_CODE_MAX_ATTEMPTS", 10)
-    ).update(attempts=F("attempts") + 1)
-    if not counted:
-        raise TooManyAttempts(_("This code has been tried too often; ask the pharmacist for a new one."),
-                              code="code_locked")
+        raise
+    except ServiceError as exc:
+        if exc.code != "code_locked" and "code_id" in seen:
+            # Conditional: concurrent refusals all count, and none pushes the counter past the cap.
+            DispenseCode.objects.filter(pk=seen["code_id"], attempts__lt=max_attempts).update(
+                attempts=F("attempts") + 1
+            )
+        raise
 
+
+def _reserve(
+    *,
+    kiosk: Kiosk,
+    code_hash: str,
+    idempotency_key: str,
+    now: dt.datetime,
+    max_attempts: int,
+    seen: dict[str, int],
+) -> Dispense:
     with transaction.atomic():
-        # Lock the prescription: the same code presented 50 times at once is served one at a time,
-        # and only the first finds no live dispense.
-        prescription = Prescription.objects.select_for_update().get(pk=code_row.prescription_id)
-        code_row = DispenseCode.objects.get(pk=code_row.pk)
+        # One statement finds the code's prescription and locks it: the same code presented 50
+        # times at once is served one at a time, and only the first gets past the checks below.
+        prescription = (
+            Prescription.objects.select_for_update(of=("self",))
+            .select_related("dispense_code")
+            .filter(dispense_code__code_hash=code_hash)
+            .first()
+        )
+        if prescription is None or prescription.pharmacy_id != kiosk.pharmacy_id:
+            # A code of another pharmacy is "unknown" here: it cannot be released at this kiosk.
+            raise NotFound(_("Unknown code."), code="code_not_found")
+        code_row = prescription.dispense_code
+        seen["code_id"] = code_row.pk
+        # Counted under the lock and in the same commit as the reservation: exact, and no extra
+        # round trip on the hot path.
+        if code_row.attempts >= max_attempts:
+            raise TooManyAttempts(
+                _("This code has been tried too often; ask the pharmacist for a new one."),
+                code="code_locked",
+            )
+        DispenseCode.objects.filter(pk=code_row.pk).update(attempts=F("attempts") + 1)
         status = prescription.status
         if status == Prescription.Status.CANCELLED or code_row.revoked_at is not None:
             raise Conflict(_("This prescription was cancelled."), code="prescription_cancelled")
@@ -437,47 +585,68 @@ def dispense_reserve(*, kiosk: Kiosk, code: Any, idempotency_key: str) -> Dispen
             raise Conflict(_("This code has expired."), code="code_expired")
         if status != Prescription.Status.APPROVED:
             raise Conflict(_("This prescription is not approved."), code="not_approved")
-        if prescription.dispenses.filter(status__in=LIVE_DISPENSE).exists():
-            raise Conflict(_("This code is being used at a kiosk right now."), code="dispense_in_progress")
         items = list(prescription.items.select_related("medication__category"))
         for item in items:
             if not item.medication.kiosk_dispensable:
                 raise Conflict(
                     _("%(medication)s cannot be released by a kiosk; please see the pharmacist.")
                     % {"medication": item.medication.name_ko},
-                    code="not_kiosk_dispensable", details={"medication_id": item.medication_id},
+                    code="not_kiosk_dispensable",
+                    details={"medication_id": item.medication_id},
                 )
+        try:
+            # Before the lots are locked, so that a code already being released elsewhere fails
+            # fast. The partial unique constraint is the check: a live dispense makes this INSERT
+            # fail. No savepoint: the Conflict leaves (and rolls back) the transaction.
+            dispense = Dispense.objects.create(
+                kiosk=kiosk, prescription=prescription, idempotency_key=idempotency_key
+            )
+        except IntegrityError as exc:
+            raise Conflict(
+                _("This code is being used at a kiosk right now."), code="dispense_in_progress"
+            ) from exc
         # Lock every candidate lot in primary-key order (the locking rule: no deadlock between two
         # prescriptions that share lots). A lot that expires today is already unusable.
         lots = list(
             StockLot.objects.select_for_update()
-            .filter(kiosk=kiosk, medication_id__in=[i.medication_id for i in items],
-                    expiry__gt=timezone.localdate(now), quantity__gt=0)
+            .filter(
+                kiosk=kiosk,
+                medication_id__in=[i.medication_id for i in items],
+                expiry__gt=timezone.localdate(now),
+                quantity__gt=0,
+            )
             .order_by("pk")
         )
         allocations = _allocate(items, lots)
-        try:
-            with transaction.atomic():
-                dispense = Dispense.objects.create(kiosk=kiosk, prescription=prescription,
-                                                   idempotency_key=idempotency_key)
-        except IntegrityError as exc:  # only if a lock above were ever bypassed
-            raise Conflict(_("This code is being used at a kiosk right now."), code="dispense_in_progress") from exc
+        medications = {item.medication_id: item.medication for item in items}
         lines = []
         for allocation in allocations:
             lot = allocation.lot
             # Conditional UPDATE: even under the lock, never trust the in-memory quantity.
             taken = StockLot.objects.filter(pk=lot.pk, quantity__gte=allocation.quantity).update(
-                quantity=F("quantity") - allocation.quantity)
+                quantity=F("quantity") - allocation.quantity
+            )
             if not taken:
                 raise Conflict(_("Out of stock at this kiosk."), code="out_of_stock")
-            lines.append(DispenseLine(dispense=dispense, lot=lot, medication_id=lot.medication_id,
-                                      slot=lot.slot, quantity=allocation.quantity))
+            lines.append(
+                DispenseLine(
+                    dispense=dispense,
+                    lot=lot,
+                    medication=medications[lot.medication_id],
+                    slot=lot.slot,
+                    quantity=allocation.quantity,
+                )
+            )
         DispenseLine.objects.bulk_create(lines)
         StockMovement.objects.bulk_create(
-            StockMovement(lot=a.lot, delta=-a.quantity, reason=StockMovement.Reason.RESERVE, dispense=dispense)
+            StockMovement(
+                lot=a.lot, delta=-a.quantity, reason=StockMovement.Reason.RESERVE, dispense=dispense
+            )
             for a in allocations
         )
     dispense.prescription = prescription
+    # The caller renders the answer from memory: no second round of queries on the hot path.
+    dispense._prefetched_objects_cache = {"lines": lines}
     return dispense
 
 
@@ -517,8 +686,10 @@ def dispense_complete(*, kiosk: Kiosk, dispense_id: int) -> Dispense:
         if dispense.status != Dispense.Status.RESERVED:
             raise Conflict(_("This dispense failed; stock was restored."), code="dispense_not_open")
         if dispense.counselling_confirmed_at is None:
-            raise Conflict(_("The patient has not confirmed the medication guidance."),
-                           code="counselling_not_confirmed")
+            raise Conflict(
+                _("The patient has not confirmed the medication guidance."),
+                code="counselling_not_confirmed",
+            )
         now = timezone.now()
         dispense.status = Dispense.Status.COMPLETED
         dispense.completed_at = now
@@ -541,20 +712,35 @@ def _restore(dispense: Dispense, *, reason: str, now: dt.datetime) -> None:
     for line in lines:  # lot-id order: the locking rule
         StockLot.objects.filter(pk=line.lot_id).update(quantity=F("quantity") + line.quantity)
     StockMovement.objects.bulk_create(
-        StockMovement(lot_id=line.lot_id, delta=line.quantity, reason=StockMovement.Reason.RESTORE,
-                      dispense=dispense, note=reason[:200])
+        StockMovement(
+            lot_id=line.lot_id,
+            delta=line.quantity,
+            reason=StockMovement.Reason.RESTORE,
+            dispense=dispense,
+            note=reason[:200],
+        )
         for line in lines
     )
 
 
 def _alert_pharmacist(dispense: Dispense, kiosk: Kiosk, reason: str) -> None:
     ref = f"dispense:{dispense.pk}"
-    message = _("Kiosk %(kiosk)s could not release dispense %(id)s (%(reason)s). Stock was restored; "
-                "the patient's code still works.") % {"kiosk": kiosk.name, "id": dispense.pk, "reason": reason}
-    for model, fields in ((PharmacyAlert, {"pharmacy_id": kiosk.pharmacy_id, "kiosk": kiosk}), (AdminAlert, {})):
+    message = _(
+        "Kiosk %(kiosk)s could not release dispense %(id)s (%(reason)s). Stock was restored; "
+        "the patient's code still works."
+    ) % {"kiosk": kiosk.name, "id": dispense.pk, "reason": reason}
+    for model, fields in (
+        (PharmacyAlert, {"pharmacy_id": kiosk.pharmacy_id, "kiosk": kiosk}),
+        (AdminAlert, {}),
+    ):
         try:
             with transaction.atomic():
-                model.objects.create(kind=PharmacyAlert.Kind.DISPENSE_FAILED, object_ref=ref, message=message, **fields)
+                model.objects.create(
+                    kind=PharmacyAlert.Kind.DISPENSE_FAILED,
+                    object_ref=ref,
+                    message=message,
+                    **fields,
+                )
         except IntegrityError:
             pass  # one open alert per dispense already exists
 
@@ -591,17 +777,21 @@ def dispenses_release_stale(*, now: dt.datetime | None = None) -> int:
     return released
 
 
-def kiosk_call_request_create(*, kiosk: Kiosk, dispense_id: int | None = None, message: str = "") -> KioskCallRequest:
+def kiosk_call_request_create(
+    *, kiosk: Kiosk, dispense_id: int | None = None, message: str = ""
+) -> KioskCallRequest:
     dispense = _kiosk_dispense(kiosk, dispense_id) if dispense_id is not None else None
-    return KioskCallRequest.objects.create(kiosk=kiosk, pharmacy_id=kiosk.pharmacy_id, dispense=dispense,
-                                           message=message[:300])
+    return KioskCallRequest.objects.create(
+        kiosk=kiosk, pharmacy_id=kiosk.pharmacy_id, dispense=dispense, message=message[:300]
+    )
 
 
 def kiosk_call_request_answer(*, user: User, call_id: int) -> KioskCallRequest:
     pharmacy = _require_pharmacist(user)
     # Conditional UPDATE: two pharmacists clicking at once, one answer recorded.
-    KioskCallRequest.objects.filter(pk=call_id, pharmacy=pharmacy, status=KioskCallRequest.Status.OPEN).update(
-        status=KioskCallRequest.Status.ANSWERED, answered_by=user, answered_at=timezone.now())
+    KioskCallRequest.objects.filter(
+        pk=call_id, pharmacy=pharmacy, status=KioskCallRequest.Status.OPEN
+    ).update(status=KioskCallRequest.Status.ANSWERED, answered_by=user, answered_at=timezone.now())
     call = KioskCallRequest.objects.filter(pk=call_id, pharmacy=pharmacy).first()
     if call is None:
         raise NotFound(_("Call request not found."), code="call_not_found")
@@ -610,8 +800,9 @@ def kiosk_call_request_answer(*, user: User, call_id: int) -> KioskCallRequest:
 
 def pharmacy_alert_resolve(*, user: User, alert_id: int) -> None:
     pharmacy = _require_pharmacist(user)
-    updated = PharmacyAlert.objects.filter(pk=alert_id, pharmacy=pharmacy, resolved_at__isnull=True).update(
-        resolved_at=timezone.now(), resolved_by=user)
+    updated = PharmacyAlert.objects.filter(
+        pk=alert_id, pharmacy=pharmacy, resolved_at__isnull=True
+    ).update(resolved_at=timezone.now(), resolved_by=user)
     if not updated and not PharmacyAlert.objects.filter(pk=alert_id, pharmacy=pharmacy).exists():
         raise NotFound(_("Alert not found."), code="alert_not_found")
 
@@ -619,18 +810,33 @@ def pharmacy_alert_resolve(*, user: User, alert_id: int) -> None:
 # --- stock -------------------------------------------------------------------------------------
 
 
-def stock_lot_receive(*, kiosk: Kiosk, slot: str, medication: Medication, lot_number: str,
-                      expiry: dt.date, quantity: int, actor: User | None = None) -> StockLot:
+def stock_lot_receive(
+    *,
+    kiosk: Kiosk,
+    slot: str,
+    medication: Medication,
+    lot_number: str,
+    expiry: dt.date,
+    quantity: int,
+    actor: User | None = None,
+) -> StockLot:
     """Put boxes of a lot into a kiosk slot (a new lot row, or more of an existing one)."""
     if quantity < 1 or quantity > 10_000:
-        raise InvalidInput(_("Quantity must be between 1 and 10000."), code="invalid_quantity", field="quantity")
+        raise InvalidInput(
+            _("Quantity must be between 1 and 10000."), code="invalid_quantity", field="quantity"
+        )
     with transaction.atomic():
         lot, _created = StockLot.objects.select_for_update().get_or_create(
-            kiosk=kiosk, slot=slot, medication=medication, lot_number=lot_number,
+            kiosk=kiosk,
+            slot=slot,
+            medication=medication,
+            lot_number=lot_number,
             defaults={"expiry": expiry, "quantity": 0},
         )
         StockLot.objects.filter(pk=lot.pk).update(quantity=F("quantity") + quantity)
-        StockMovement.objects.create(lot=lot, delta=quantity, reason=StockMovement.Reason.RECEIVE, actor=actor)
+        StockMovement.objects.create(
+            lot=lot, delta=quantity, reason=StockMovement.Reason.RECEIVE, actor=actor
+        )
         lot.refresh_from_db()
     return lot
 
@@ -641,15 +847,25 @@ def stock_adjust(*, user: User, lot_id: int, delta: int, reason: str, note: str 
     pharmacy = _require_pharmacist(user)
     if reason not in {StockMovement.Reason.ADJUST, StockMovement.Reason.WRITE_OFF}:
         raise InvalidInput(_("Unknown reason."), code="invalid_reason", field="reason")
-    if delta == 0 or abs(delta) > 10_000 or (reason == StockMovement.Reason.WRITE_OFF and delta > 0):
+    if (
+        delta == 0
+        or abs(delta) > 10_000
+        or (reason == StockMovement.Reason.WRITE_OFF and delta > 0)
+    ):
         raise InvalidInput(_("Invalid quantity change."), code="invalid_quantity", field="delta")
     with transaction.atomic():
-        lot = StockLot.objects.select_for_update().filter(pk=lot_id, kiosk__pharmacy=pharmacy).first()
+        lot = (
+            StockLot.objects.select_for_update().filter(pk=lot_id, kiosk__pharmacy=pharmacy).first()
+        )
         if lot is None:
             raise NotFound(_("Stock lot not found."), code="lot_not_found")
-        if not StockLot.objects.filter(pk=lot.pk, quantity__gte=-delta).update(quantity=F("quantity") + delta):
+        if not StockLot.objects.filter(pk=lot.pk, quantity__gte=-delta).update(
+            quantity=F("quantity") + delta
+        ):
             raise Conflict(_("The lot does not hold that many boxes."), code="insufficient_stock")
-        StockMovement.objects.create(lot=lot, delta=delta, reason=reason, actor=user, note=note[:200])
+        StockMovement.objects.create(
+            lot=lot, delta=delta, reason=reason, actor=user, note=note[:200]
+        )
         lot.refresh_from_db()
     return lot
 
@@ -661,32 +877,52 @@ def request_fingerprint(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def idempotency_begin(*, kiosk: Kiosk, key: str, method_path: str,
-                      fingerprint: str) -> tuple[IdempotencyRecord | None, tuple[int, Any] | None]:
+def idempotency_begin(
+    *, kiosk: Kiosk, key: str, method_path: str, fingerprint: str
+) -> tuple[IdempotencyRecord | None, tuple[int, Any] | None]:
     """Claim a key. Returns (record, None) for a new key, or (None, (status, body)) to replay the
     stored answer. The insert is its own committed transaction: a concurrent duplicate blocks on
     the unique index until it commits, then sees the record in flight (409)."""
+    fields = {"kiosk": kiosk, "key": key, "method_path": method_path, "request_hash": fingerprint}
     try:
-        with transaction.atomic():
-            return IdempotencyRecord.objects.create(kiosk=kiosk, key=key, method_path=method_path,
-                                                    request_hash=fingerprint), None
+        if connection.in_atomic_block:
+            with transaction.atomic():  # a savepoint keeps the caller's transaction usable
+                return IdempotencyRecord.objects.create(**fields), None
+        # Autocommit: one round trip, committed at once (the usual case, a kiosk request).
+        return IdempotencyRecord.objects.create(**fields), None
     except IntegrityError:
         pass
     existing = IdempotencyRecord.objects.filter(kiosk=kiosk, key=key).first()
     if existing is None:  # the first request failed unexpectedly and released the key
-        raise Conflict(_("A request with this Idempotency-Key is in progress."), code="idempotency_in_flight")
+        raise Conflict(
+            _("A request with this Idempotency-Key is in progress."), code="idempotency_in_flight"
+        )
     if existing.request_hash != fingerprint or existing.method_path != method_path:
-        raise Unprocessable(_("This Idempotency-Key was used with a different request."), code="idempotency_key_reused")
+        raise Unprocessable(
+            _("This Idempotency-Key was used with a different request."),
+            code="idempotency_key_reused",
+        )
     if existing.state == IdempotencyRecord.State.IN_FLIGHT:
-        raise Conflict(_("A request with this Idempotency-Key is in progress."), code="idempotency_in_flight")
+        raise Conflict(
+            _("A request with this Idempotency-Key is in progress."), code="idempotency_in_flight"
+        )
     return None, (existing.response_status, existing.response_body)
 
 
 def idempotency_finish(*, record: IdempotencyRecord, status: int, body: Any) -> None:
     IdempotencyRecord.objects.filter(pk=record.pk).update(
-        state=IdempotencyRecord.State.DONE, response_status=status, response_body=body)
+        state=IdempotencyRecord.State.DONE, response_status=status, response_body=body
+    )
 
 
 def idempotency_abort(*, record: IdempotencyRecord) -> None:
     """An unexpected error (a 5xx): forget the key so that the kiosk's retry runs again."""
     IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyRecord.State.IN_FLIGHT).delete()
+
+
+def idempotency_records_purge(*, older_than: dt.timedelta = dt.timedelta(days=7)) -> int:
+    """Forget stored answers older than any kiosk would retry (a kiosk retries for minutes)."""
+    deleted, _ = IdempotencyRecord.objects.filter(
+        created_at__lt=timezone.now() - older_than
+    ).delete()
+    return deleted

@@ -12,7 +12,9 @@ def prescription_propose_for_screening(screening_id: int) -> None:
     propose(screening_id=screening_id)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=30, time_limit=60, max_retries=3)
+@shared_task(
+    acks_late=True, reject_on_worker_lost=True, soft_time_limit=30, time_limit=60, max_retries=3
+)
 def prescription_send_code(prescription_id: int) -> None:
     # Safe to redeliver: the message's dedupe key is the code, so the patient gets one text.
     from pharmacy.services import prescription_send_code as send
@@ -30,7 +32,9 @@ def dispenses_release_stale() -> None:
 
 @shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
 def prescriptions_expire() -> None:
-    # Safe to overlap: rows are claimed with SELECT ... FOR UPDATE SKIP LOCKED.
-    from pharmacy.services import prescriptions_expire as expire
+    # Safe to overlap: rows are claimed with SELECT ... FOR UPDATE SKIP LOCKED; the purge of old
+    # idempotency records rides along (a plain DELETE by age, harmless twice).
+    from pharmacy.services import idempotency_records_purge, prescriptions_expire
 
-    expire()
+    prescriptions_expire()
+    idempotency_records_purge()

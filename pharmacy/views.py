@@ -47,7 +47,9 @@ def _get_or_404(fn: Callable, **kwargs):  # noqa: ANN003, ANN202
 def _nav_counts(request: HttpRequest) -> dict[str, int]:
     pharmacy = request.pharmacy
     return {
-        "open_calls": selectors.call_requests_for_pharmacy(pharmacy=pharmacy).filter(status="open").count(),
+        "open_calls": selectors.call_requests_for_pharmacy(pharmacy=pharmacy)
+        .filter(status="open")
+        .count(),
         "open_alerts": selectors.open_alerts_for_pharmacy(pharmacy=pharmacy).count(),
     }
 
@@ -56,16 +58,27 @@ def _nav_counts(request: HttpRequest) -> dict[str, int]:
 def queue(request: HttpRequest) -> HttpResponse:
     pending = list(selectors.prescription_queue(user=request.user))
     rows = [(p, selectors.prescription_warnings(prescription=p)) for p in pending]
-    approved = selectors.prescription_queue(user=request.user, status=Prescription.Status.APPROVED)[:50]
-    return render(request, "pharmacy/queue.html", {
-        "rows": rows, "approved": approved, "pharmacy": request.pharmacy, **_nav_counts(request),
-    })
+    approved = selectors.prescription_queue(user=request.user, status=Prescription.Status.APPROVED)[
+        :50
+    ]
+    return render(
+        request,
+        "pharmacy/queue.html",
+        {
+            "rows": rows,
+            "approved": approved,
+            "pharmacy": request.pharmacy,
+            **_nav_counts(request),
+        },
+    )
 
 
 @pharmacist_required
 @require_http_methods(["GET", "POST"])
 def prescription_detail(request: HttpRequest, prescription_id: int) -> HttpResponse:
-    prescription = _get_or_404(selectors.prescription_get_for_user, user=request.user, prescription_id=prescription_id)
+    prescription = _get_or_404(
+        selectors.prescription_get_for_user, user=request.user, prescription_id=prescription_id
+    )
     approve_form = ApproveForm(initial=ApproveForm.initial_for(prescription))
     reason_form = ReasonForm()
     if request.method == "POST":
@@ -75,18 +88,32 @@ def prescription_detail(request: HttpRequest, prescription_id: int) -> HttpRespo
                 approve_form = ApproveForm(request.POST)
                 if approve_form.is_valid():
                     services.prescription_approve(
-                        user=request.user, prescription_id=prescription.pk, counselling=approve_form.counselling(),
+                        user=request.user,
+                        prescription_id=prescription.pk,
+                        counselling=approve_form.counselling(),
                         note=approve_form.cleaned_data["note"],
                         acknowledge_warnings=approve_form.cleaned_data["acknowledge_warnings"],
                     )
-                    messages.success(request, _("Approved. The patient will receive the pickup code."))
+                    messages.success(
+                        request, _("Approved. The patient will receive the pickup code.")
+                    )
                     return redirect("pharmacy:prescription_detail", prescription_id=prescription.pk)
             elif action in {"reject", "cancel"}:
                 reason_form = ReasonForm(request.POST)
                 if reason_form.is_valid():
-                    service = services.prescription_reject if action == "reject" else services.prescription_cancel
-                    service(user=request.user, prescription_id=prescription.pk, reason=reason_form.cleaned_data["reason"])
-                    messages.success(request, _("Rejected.") if action == "reject" else _("Cancelled."))
+                    service = (
+                        services.prescription_reject
+                        if action == "reject"
+                        else services.prescription_cancel
+                    )
+                    service(
+                        user=request.user,
+                        prescription_id=prescription.pk,
+                        reason=reason_form.cleaned_data["reason"],
+                    )
+                    messages.success(
+                        request, _("Rejected.") if action == "reject" else _("Cancelled.")
+                    )
                     return redirect("pharmacy:queue")
             else:
                 messages.error(request, _("Unknown action."))
@@ -94,19 +121,31 @@ def prescription_detail(request: HttpRequest, prescription_id: int) -> HttpRespo
             messages.error(request, exc.message)
             for warning in exc.details.get("warnings", []):
                 messages.warning(request, warning)
-    return render(request, "pharmacy/prescription_detail.html", {
-        "p": prescription,
-        "warnings": selectors.prescription_warnings(prescription=prescription),
-        "approve_form": approve_form, "reason_form": reason_form,
-        "events": prescription.events.select_related("actor", "kiosk"),
-        "dispenses": prescription.dispenses.select_related("kiosk").prefetch_related("lines__medication"),
-        "code": _code_for(prescription), **_nav_counts(request),
-    })
+    return render(
+        request,
+        "pharmacy/prescription_detail.html",
+        {
+            "p": prescription,
+            "warnings": selectors.prescription_warnings(prescription=prescription),
+            "approve_form": approve_form,
+            "reason_form": reason_form,
+            "events": prescription.events.select_related("actor", "kiosk"),
+            "dispenses": prescription.dispenses.select_related("kiosk").prefetch_related(
+                "lines__medication"
+            ),
+            "code": _code_for(prescription),
+            **_nav_counts(request),
+        },
+    )
 
 
 def _code_for(prescription: Prescription) -> str | None:
     code_row = getattr(prescription, "dispense_code", None)
-    if prescription.status != Prescription.Status.APPROVED or code_row is None or code_row.revoked_at:
+    if (
+        prescription.status != Prescription.Status.APPROVED
+        or code_row is None
+        or code_row.revoked_at
+    ):
         return None
     return codes.format_code(codes.code_from_salt(code_row.salt))
 
@@ -117,14 +156,20 @@ def stock(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             if request.POST.get("action") == "resolve_alert":
-                services.pharmacy_alert_resolve(user=request.user, alert_id=int(request.POST.get("alert", "0")))
+                services.pharmacy_alert_resolve(
+                    user=request.user, alert_id=int(request.POST.get("alert", "0"))
+                )
                 messages.success(request, _("Alert resolved."))
             else:
                 form = StockAdjustForm(request.POST)
                 if form.is_valid():
-                    services.stock_adjust(user=request.user, lot_id=form.cleaned_data["lot"],
-                                          delta=form.cleaned_data["delta"], reason=form.cleaned_data["reason"],
-                                          note=form.cleaned_data["note"])
+                    services.stock_adjust(
+                        user=request.user,
+                        lot_id=form.cleaned_data["lot"],
+                        delta=form.cleaned_data["delta"],
+                        reason=form.cleaned_data["reason"],
+                        note=form.cleaned_data["note"],
+                    )
                     messages.success(request, _("Stock updated."))
                 else:
                     messages.error(request, _("Invalid stock change."))
@@ -132,16 +177,24 @@ def stock(request: HttpRequest) -> HttpResponse:
             messages.error(request, getattr(exc, "message", _("Invalid input.")))
         return redirect("pharmacy:stock")
     kiosks, alerts = selectors.stock_overview(pharmacy=request.pharmacy)
-    return render(request, "pharmacy/stock.html", {
-        "kiosks": kiosks, "alerts": alerts,
-        "open_alert_rows": selectors.open_alerts_for_pharmacy(pharmacy=request.pharmacy),
-        "adjust_form": StockAdjustForm(), **_nav_counts(request),
-    })
+    return render(
+        request,
+        "pharmacy/stock.html",
+        {
+            "kiosks": kiosks,
+            "alerts": alerts,
+            "open_alert_rows": selectors.open_alerts_for_pharmacy(pharmacy=request.pharmacy),
+            "adjust_form": StockAdjustForm(),
+            **_nav_counts(request),
+        },
+    )
 
 
 @pharmacist_required
 def dispenses(request: HttpRequest) -> HttpResponse:
-    page = Paginator(selectors.dispenses_for_pharmacy(pharmacy=request.pharmacy), 50).get_page(request.GET.get("page"))
+    page = Paginator(selectors.dispenses_for_pharmacy(pharmacy=request.pharmacy), 50).get_page(
+        request.GET.get("page")
+    )
     return render(request, "pharmacy/dispenses.html", {"page": page, **_nav_counts(request)})
 
 
@@ -150,7 +203,9 @@ def dispenses(request: HttpRequest) -> HttpResponse:
 def calls(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
-            services.kiosk_call_request_answer(user=request.user, call_id=int(request.POST.get("call", "0")))
+            services.kiosk_call_request_answer(
+                user=request.user, call_id=int(request.POST.get("call", "0"))
+            )
         except (ServiceError, ValueError):
             messages.error(request, _("Call request not found."))
         return redirect("pharmacy:calls")
@@ -168,14 +223,19 @@ def request_medication(request: HttpRequest) -> HttpResponse:
         screening_id = int(request.GET.get("screening") or request.POST.get("screening") or 0)
     except ValueError as exc:
         raise Http404 from exc
-    screening = _get_or_404(selectors.screening_get_for_health_worker, user=request.user, screening_id=screening_id)
+    screening = _get_or_404(
+        selectors.screening_get_for_health_worker, user=request.user, screening_id=screening_id
+    )
     medications = selectors.medications_for_request()
     form = RequestForm(request.POST or None, medications=medications)
     if request.method == "POST" and form.is_valid():
         try:
             services.prescription_request(
-                user=request.user, screening_id=screening.pk, medication_id=form.cleaned_data["medication"].pk,
-                quantity=form.cleaned_data["quantity"], note=form.cleaned_data["note"],
+                user=request.user,
+                screening_id=screening.pk,
+                medication_id=form.cleaned_data["medication"].pk,
+                quantity=form.cleaned_data["quantity"],
+                note=form.cleaned_data["note"],
             )
         except ServiceError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
@@ -191,12 +251,16 @@ def prescription_qr(request: HttpRequest, prescription_id: int) -> HttpResponse:
     import qrcode
     import qrcode.image.svg
 
-    prescription = _get_or_404(selectors.prescription_get_for_user, user=request.user, prescription_id=prescription_id)
+    prescription = _get_or_404(
+        selectors.prescription_get_for_user, user=request.user, prescription_id=prescription_id
+    )
     code = _code_for(prescription)
     if code is None:
         raise Http404(_("No active code."))
     buffer = io.BytesIO()
-    qrcode.make(code, image_factory=qrcode.image.svg.SvgPathImage, box_size=12, border=2).save(buffer)
+    qrcode.make(code, image_factory=qrcode.image.svg.SvgPathImage, box_size=12, border=2).save(
+        buffer
+    )
     response = HttpResponse(buffer.getvalue(), content_type="image/svg+xml")
     response["Cache-Control"] = "no-store"
     return response
@@ -206,4 +270,3 @@ def kiosk_simulator(request: HttpRequest) -> HttpResponse:
     """A touch-screen kiosk in the browser. It holds no patient data: it talks to the real kiosk
     API with the kiosk credential typed into it, exactly as a machine would."""
     return render(request, "pharmacy/kiosk_simulator.html")
-

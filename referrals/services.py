@@ -155,13 +155,18 @@ def _transition(
     The WHERE on status (and on ``where``, e.g. the hospital) is the lock: of two staff who accept
     and decline the same referral at once, exactly one UPDATE matches the row and the other gets
     a 409, whatever order the requests arrive in."""
-    expected = list(expected)
     now = timezone.now()
     with transaction.atomic():
-        updated = Referral.objects.filter(
-            pk=referral.pk, status__in=expected, **(where or {})
-        ).update(status=to, updated_at=now, **(fields or {}))
-        if updated != 1:
+        from_status = ""
+        # One conditional UPDATE per expected status, so the history records the exact status
+        # the row was in when it changed.
+        for status in expected:
+            if Referral.objects.filter(pk=referral.pk, status=status, **(where or {})).update(
+                status=to, updated_at=now, **(fields or {})
+            ):
+                from_status = status
+                break
+        if not from_status:
             current = (
                 Referral.objects.filter(pk=referral.pk).values_list("status", flat=True).first()
             )
@@ -171,7 +176,6 @@ def _transition(
                 code="status_conflict",
                 details={"status": current},
             )
-        from_status = referral.status
         referral.refresh_from_db()
         _record(referral, kind=kind, from_status=from_status, actor=actor, note=note)
     return referral

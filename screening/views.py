@@ -158,8 +158,24 @@ def _stream(path: str, content_type: str) -> HttpResponse:
     return response
 
 
-@login_required
+def _file_user(request: HttpRequest):
+    """Photos and heatmaps are fetched by the portal (session) and by API clients (token)."""
+    if request.user.is_authenticated:
+        return request.user
+    from rest_framework.authentication import TokenAuthentication
+    from rest_framework.exceptions import AuthenticationFailed
+
+    try:
+        found = TokenAuthentication().authenticate(request)
+    except AuthenticationFailed:
+        return None
+    return found[0] if found else None
+
+
 def image_file(request: HttpRequest, image_id: int) -> HttpResponse:
+    request.user = _file_user(request) or request.user
+    if not request.user.is_authenticated:
+        return HttpResponse(status=401)
     try:
         image = selectors.image_get(user=request.user, image_id=image_id)
     except NotFound:
@@ -167,8 +183,10 @@ def image_file(request: HttpRequest, image_id: int) -> HttpResponse:
     return _stream(image.path, "image/jpeg")
 
 
-@login_required
 def heatmap_file(request: HttpRequest, result_id: int) -> HttpResponse:
+    request.user = _file_user(request) or request.user
+    if not request.user.is_authenticated:
+        return HttpResponse(status=401)
     try:
         result = selectors.result_get(user=request.user, result_id=result_id)
     except NotFound:

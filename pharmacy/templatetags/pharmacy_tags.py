@@ -20,7 +20,11 @@ def pharmacy_panel(context: template.Context, screening: Screening) -> dict:
     prescriptions = selectors.prescriptions_for_screening(user=user, screening=screening)
     for p in prescriptions:
         code_row = getattr(p, "dispense_code", None)
-        usable = p.status == Prescription.Status.APPROVED and code_row is not None and code_row.revoked_at is None
+        usable = (
+            p.status == Prescription.Status.APPROVED
+            and code_row is not None
+            and code_row.revoked_at is None
+        )
         # Scoping already limits the rows to the health worker's own site (or the pharmacy).
         p.code = codes.format_code(codes.code_from_salt(code_row.salt)) if usable else None
     return {
@@ -34,3 +38,9 @@ def pharmacy_panel(context: template.Context, screening: Screening) -> dict:
 def symptom_labels(values: list[str] | None) -> list[str]:
     labels = dict(Symptom.choices)
     return [str(labels.get(v, v)) for v in values or []]
+
+
+@register.filter
+def rx_status(value: str) -> str:
+    """A prescription status value as its translated label (audit rows store the raw value)."""
+    return str(dict(Prescription.Status.choices).get(value, value or "—"))

@@ -26,9 +26,11 @@ def wait_finished(screening_id: int, timeout: float = 90) -> Screening:
 def test_screening_submitted_through_the_api_completes_on_a_real_worker(
     api_client, fundus_jpeg, celery_worker_process
 ):
+    from rest_framework.authtoken.models import Token
+
     hw = HealthWorkerFactory()
     patient = PatientFactory(site=hw.site_membership.site)
-    api_client.force_authenticate(hw)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=hw).key}")
     r = api_client.post(
         "/api/v1/screenings/",
         {"patient": patient.id,

@@ -5,7 +5,12 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
-from tests.pharmacy.factories import MedicationFactory, PharmacistFactory, PharmacyFactory, kiosk_for
+from tests.pharmacy.factories import (
+    MedicationFactory,
+    PharmacistFactory,
+    PharmacyFactory,
+    kiosk_for,
+)
 
 
 @pytest.fixture
@@ -45,5 +50,9 @@ def kiosk_api(kiosk_and_secret) -> APIClient:
 
 
 def present(client: APIClient, code: str, key: str | None = None, **extra):
-    return client.post("/api/v1/kiosk/dispenses/", {"code": code, **extra}, format="json",
-                       HTTP_IDEMPOTENCY_KEY=key or str(uuid.uuid4()))
+    return client.post(
+        "/api/v1/kiosk/dispenses/",
+        {"code": code, **extra},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=key or str(uuid.uuid4()),
+    )

@@ -23,10 +23,18 @@ from pharmacy.models import (
 from tests.factories import ScreeningFactory, UserFactory
 
 COUNSELLING = {
-    "ko": {"dose": "한 번에 1-2방울", "frequency": "하루 4-6회", "duration": "2주",
-           "warnings": "렌즈를 빼고 넣으세요. 증상이 계속되면 안과 진료를 받으세요."},
-    "en": {"dose": "1-2 drops", "frequency": "4-6 times a day", "duration": "2 weeks",
-           "warnings": "Remove contact lenses first. See an eye doctor if symptoms persist."},
+    "ko": {
+        "dose": "한 번에 1-2방울",
+        "frequency": "하루 4-6회",
+        "duration": "2주",
+        "warnings": "렌즈를 빼고 넣으세요. 증상이 계속되면 안과 진료를 받으세요.",
+    },
+    "en": {
+        "dose": "1-2 drops",
+        "frequency": "4-6 times a day",
+        "duration": "2 weeks",
+        "warnings": "Remove contact lenses first. See an eye doctor if symptoms persist.",
+    },
 }
 
 
@@ -87,43 +95,76 @@ def kiosk_for(pharmacy: Pharmacy, name: str = "Kiosk"):  # noqa: ANN201
     return services.kiosk_create(pharmacy=pharmacy, name=name)
 
 
-def stock(kiosk, medication, quantity: int, *, slot: str = "A1", lot: str = "L1",  # noqa: ANN001
-          expiry: dt.date | None = None) -> StockLot:
+def stock(
+    kiosk,
+    medication,
+    quantity: int,
+    *,
+    slot: str = "A1",
+    lot: str = "L1",  # noqa: ANN001
+    expiry: dt.date | None = None,
+) -> StockLot:
     return services.stock_lot_receive(
-        kiosk=kiosk, slot=slot, medication=medication, lot_number=lot,
-        expiry=expiry or timezone.localdate() + dt.timedelta(days=365), quantity=quantity,
+        kiosk=kiosk,
+        slot=slot,
+        medication=medication,
+        lot_number=lot,
+        expiry=expiry or timezone.localdate() + dt.timedelta(days=365),
+        quantity=quantity,
     )
 
 
-def protocol(medication: Medication, *, symptom: str = "dryness", triage=("normal", "medication"),  # noqa: ANN001
-             quantity: int = 1) -> MedicationProtocol:
-    return MedicationProtocol.objects.create(name=f"{symptom} -> {medication.code}", triage=list(triage),
-                                             symptom=symptom, medication=medication, quantity=quantity)
+def protocol(
+    medication: Medication,
+    *,
+    symptom: str = "dryness",
+    triage=("normal", "medication"),  # noqa: ANN001
+    quantity: int = 1,
+) -> MedicationProtocol:
+    return MedicationProtocol.objects.create(
+        name=f"{symptom} -> {medication.code}",
+        triage=list(triage),
+        symptom=symptom,
+        medication=medication,
+        quantity=quantity,
+    )
 
 
-def pending_prescription(pharmacy: Pharmacy, medication: Medication | None = None, quantity: int = 1,
-                         **screening_kwargs) -> Prescription:
+def pending_prescription(
+    pharmacy: Pharmacy, medication: Medication | None = None, quantity: int = 1, **screening_kwargs
+) -> Prescription:
     screening = ScreeningFactory(**screening_kwargs)
     link(pharmacy, screening.site)
     prescription = Prescription.objects.create(
-        pharmacy=pharmacy, patient=screening.patient, screening=screening, source=Prescription.Source.USER,
+        pharmacy=pharmacy,
+        patient=screening.patient,
+        screening=screening,
+        source=Prescription.Source.USER,
         requested_by=screening.health_worker,
     )
-    PrescriptionItem.objects.create(prescription=prescription, medication=medication or MedicationFactory(),
-                                    quantity=quantity)
+    PrescriptionItem.objects.create(
+        prescription=prescription, medication=medication or MedicationFactory(), quantity=quantity
+    )
     return prescription
 
 
-def approved_prescription(pharmacist, medication: Medication | None = None, quantity: int = 1,  # noqa: ANN001
-                          **screening_kwargs) -> tuple[Prescription, str]:
+def approved_prescription(
+    pharmacist,
+    medication: Medication | None = None,
+    quantity: int = 1,  # noqa: ANN001
+    **screening_kwargs,
+) -> tuple[Prescription, str]:
     """An approved prescription and its plain dispense code."""
     from pharmacy import codes
 
-    prescription = pending_prescription(pharmacist.pharmacist_membership.pharmacy, medication, quantity,
-                                        **screening_kwargs)
-    services.prescription_approve(user=pharmacist, prescription_id=prescription.pk, counselling=COUNSELLING,
-                                  acknowledge_warnings=True)
+    prescription = pending_prescription(
+        pharmacist.pharmacist_membership.pharmacy, medication, quantity, **screening_kwargs
+    )
+    services.prescription_approve(
+        user=pharmacist,
+        prescription_id=prescription.pk,
+        counselling=COUNSELLING,
+        acknowledge_warnings=True,
+    )
     prescription.refresh_from_db()
     return prescription, codes.code_from_salt(prescription.dispense_code.salt)
-
-

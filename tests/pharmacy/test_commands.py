@@ -53,18 +53,35 @@ def test_reconcile_stock_reports_a_tampered_lot(kiosk, medication):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_kiosk_simulate_cli_dispenses_through_http(live_server, pharmacist, kiosk_and_secret, medication):
+def test_kiosk_simulate_cli_dispenses_through_http(
+    live_server, pharmacist, kiosk_and_secret, medication
+):
     kiosk, secret = kiosk_and_secret
     lot = stock(kiosk, medication, 3)
     prescription, code = approved_prescription(pharmacist, medication)
     out = StringIO()
-    call_command("kiosk_simulate", kiosk=kiosk.kiosk_id, secret=secret, code=code, base_url=live_server.url,
-                 yes=True, call=True, stdout=out)
+    call_command(
+        "kiosk_simulate",
+        kiosk=kiosk.kiosk_id,
+        secret=secret,
+        code=code,
+        base_url=live_server.url,
+        yes=True,
+        call=True,
+        stdout=out,
+    )
     assert "completed" in out.getvalue()
     prescription.refresh_from_db()
     lot.refresh_from_db()
     assert prescription.status == Prescription.Status.DISPENSED and lot.quantity == 2
     with pytest.raises(CommandError, match="code_used"):
-        call_command("kiosk_simulate", kiosk=kiosk.kiosk_id, secret=secret, code=code, base_url=live_server.url,
-                     yes=True, stdout=StringIO())
+        call_command(
+            "kiosk_simulate",
+            kiosk=kiosk.kiosk_id,
+            secret=secret,
+            code=code,
+            base_url=live_server.url,
+            yes=True,
+            stdout=StringIO(),
+        )
     call_command("reconcile_stock", stdout=StringIO())

@@ -48,7 +48,9 @@ def assert_stock_consistent() -> None:
         assert sum(m.delta for m in StockMovement.objects.filter(lot=lot)) == lot.quantity
 
 
-def test_fifty_codes_for_the_last_unit_exactly_one_wins(pharmacist, kiosk_and_secret, medication, settings):
+def test_fifty_codes_for_the_last_unit_exactly_one_wins(
+    pharmacist, kiosk_and_secret, medication, settings
+):
     settings.PHARMACY_CODE_MAX_ATTEMPTS = 100
     kiosk, secret = kiosk_and_secret
     lot = stock(kiosk, medication, 1)
@@ -83,7 +85,9 @@ def test_the_same_code_fifty_times_dispenses_once(pharmacist, kiosk_and_secret, 
     assert_stock_consistent()
 
 
-def test_the_same_idempotency_key_fifty_times_has_one_side_effect(pharmacist, kiosk_and_secret, medication):
+def test_the_same_idempotency_key_fifty_times_has_one_side_effect(
+    pharmacist, kiosk_and_secret, medication
+):
     kiosk, secret = kiosk_and_secret
     lot = stock(kiosk, medication, 10)
     _, code = approved_prescription(pharmacist, medication)
@@ -94,7 +98,9 @@ def test_the_same_idempotency_key_fifty_times_has_one_side_effect(pharmacist, ki
     statuses = Counter(r.status_code for r in responses)
     assert set(statuses) <= {201, 409}, statuses
     assert statuses[201] >= 1
-    assert {r.json()["code"] for r in responses if r.status_code == 409} <= {"idempotency_in_flight"}
+    assert {r.json()["code"] for r in responses if r.status_code == 409} <= {
+        "idempotency_in_flight"
+    }
     # Every 201 is the same dispense (the original or its replay).
     assert len({r.json()["id"] for r in responses if r.status_code == 201}) == 1
     assert Dispense.objects.count() == 1

@@ -24,7 +24,9 @@ from tests.pharmacy.factories import (
 pytestmark = pytest.mark.django_db
 
 
-def test_full_release_flow_decrements_stock_and_marks_dispensed(pharmacist, kiosk, kiosk_api, medication):
+def test_full_release_flow_decrements_stock_and_marks_dispensed(
+    pharmacist, kiosk, kiosk_api, medication
+):
     lot = stock(kiosk, medication, 5, slot="B2")
     prescription, code = approved_prescription(pharmacist, medication, quantity=2)
 
@@ -32,11 +34,19 @@ def test_full_release_flow_decrements_stock_and_marks_dispensed(pharmacist, kios
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["status"] == "reserved"
-    assert body["items"] == [{
-        "medication_id": medication.pk, "code": medication.code, "name_ko": medication.name_ko,
-        "name_en": medication.name_en, "strength": "0.1%", "slot": "B2", "lot_number": "L1",
-        "expiry": lot.expiry.isoformat(), "quantity": 2,
-    }]
+    assert body["items"] == [
+        {
+            "medication_id": medication.pk,
+            "code": medication.code,
+            "name_ko": medication.name_ko,
+            "name_en": medication.name_en,
+            "strength": "0.1%",
+            "slot": "B2",
+            "lot_number": "L1",
+            "expiry": lot.expiry.isoformat(),
+            "quantity": 2,
+        }
+    ]
     assert body["counselling"]["ko"]["frequency"] == "하루 4-6회"
     assert body["counselling_confirmed"] is False
     lot.refresh_from_db()
@@ -47,7 +57,9 @@ def test_full_release_flow_decrements_stock_and_marks_dispensed(pharmacist, kios
     assert early.status_code == 409
     assert early.json()["code"] == "counselling_not_confirmed"
 
-    confirm = kiosk_api.post(f"/api/v1/kiosk/dispenses/{body['id']}/confirm-counselling/", {}, format="json")
+    confirm = kiosk_api.post(
+        f"/api/v1/kiosk/dispenses/{body['id']}/confirm-counselling/", {}, format="json"
+    )
     assert confirm.status_code == 200 and confirm.json()["counselling_confirmed"] is True
     done = kiosk_api.post(f"/api/v1/kiosk/dispenses/{body['id']}/complete/", {}, format="json")
     assert done.status_code == 200 and done.json()["status"] == "completed"
@@ -59,7 +71,9 @@ def test_full_release_flow_decrements_stock_and_marks_dispensed(pharmacist, kios
     assert again.status_code == 409 and again.json()["code"] == "code_used"
 
 
-def test_fefo_takes_earliest_expiry_and_skips_expired_lots(pharmacist, kiosk, kiosk_api, medication):
+def test_fefo_takes_earliest_expiry_and_skips_expired_lots(
+    pharmacist, kiosk, kiosk_api, medication
+):
     today = timezone.localdate()
     expired = stock(kiosk, medication, 5, lot="OLD", expiry=today - dt.timedelta(days=1))
     expires_today = stock(kiosk, medication, 5, lot="TODAY", expiry=today)
@@ -74,7 +88,9 @@ def test_fefo_takes_earliest_expiry_and_skips_expired_lots(pharmacist, kiosk, ki
         assert lot.quantity == left
 
 
-def test_only_expired_stock_is_out_of_stock_and_changes_nothing(pharmacist, kiosk, kiosk_api, medication):
+def test_only_expired_stock_is_out_of_stock_and_changes_nothing(
+    pharmacist, kiosk, kiosk_api, medication
+):
     lot = stock(kiosk, medication, 5, expiry=timezone.localdate() - dt.timedelta(days=3))
     prescription, code = approved_prescription(pharmacist, medication)
 
@@ -87,21 +103,35 @@ def test_only_expired_stock_is_out_of_stock_and_changes_nothing(pharmacist, kios
     assert prescription.status == Prescription.Status.APPROVED
 
 
-def test_jam_restores_stock_alerts_pharmacist_and_code_works_again(pharmacist, kiosk, kiosk_api, medication):
+def test_jam_restores_stock_alerts_pharmacist_and_code_works_again(
+    pharmacist, kiosk, kiosk_api, medication
+):
     lot = stock(kiosk, medication, 1)
     prescription, code = approved_prescription(pharmacist, medication)
     dispense_id = present(kiosk_api, code).json()["id"]
     lot.refresh_from_db()
     assert lot.quantity == 0
 
-    failed = kiosk_api.post(f"/api/v1/kiosk/dispenses/{dispense_id}/fail/", {"reason": "jam in slot A1"}, format="json")
+    failed = kiosk_api.post(
+        f"/api/v1/kiosk/dispenses/{dispense_id}/fail/", {"reason": "jam in slot A1"}, format="json"
+    )
     assert failed.status_code == 200 and failed.json()["status"] == "failed"
     lot.refresh_from_db()
     assert lot.quantity == 1
-    assert PharmacyAlert.objects.filter(pharmacy=prescription.pharmacy, object_ref=f"dispense:{dispense_id}").count() == 1
+    assert (
+        PharmacyAlert.objects.filter(
+            pharmacy=prescription.pharmacy, object_ref=f"dispense:{dispense_id}"
+        ).count()
+        == 1
+    )
     assert AdminAlert.objects.filter(object_ref=f"dispense:{dispense_id}").count() == 1
     # A repeated "fail" is harmless: no second restore.
-    assert kiosk_api.post(f"/api/v1/kiosk/dispenses/{dispense_id}/fail/", {}, format="json").status_code == 200
+    assert (
+        kiosk_api.post(
+            f"/api/v1/kiosk/dispenses/{dispense_id}/fail/", {}, format="json"
+        ).status_code
+        == 200
+    )
     lot.refresh_from_db()
     assert lot.quantity == 1
     assert StockMovement.objects.filter(reason="restore").count() == 1
@@ -115,10 +145,21 @@ def test_unknown_code_is_404_and_malformed_code_is_400(kiosk_api):
     for bad in ("", "abc", "ABCD-EFG0", "1" * 40):
         response = present(kiosk_api, bad)
         assert response.status_code == 400, bad
-    assert kiosk_api.post("/api/v1/kiosk/dispenses/", {"code": 12345678}, format="json",
-                          HTTP_IDEMPOTENCY_KEY="k-int").status_code == 400
-    assert kiosk_api.post("/api/v1/kiosk/dispenses/", ["x"], format="json",
-                          HTTP_IDEMPOTENCY_KEY="k-list").status_code == 400
+    assert (
+        kiosk_api.post(
+            "/api/v1/kiosk/dispenses/",
+            {"code": 12345678},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="k-int",
+        ).status_code
+        == 400
+    )
+    assert (
+        kiosk_api.post(
+            "/api/v1/kiosk/dispenses/", ["x"], format="json", HTTP_IDEMPOTENCY_KEY="k-list"
+        ).status_code
+        == 400
+    )
 
 
 def test_unknown_fields_are_refused_and_nothing_changes(pharmacist, kiosk, kiosk_api, medication):
@@ -165,7 +206,9 @@ def test_code_of_another_pharmacy_is_unknown_here(medication, kiosk, kiosk_api):
 
 
 def test_kiosk_refuses_items_outside_kiosk_categories(pharmacist, kiosk, kiosk_api):
-    restricted = MedicationFactory(category=CategoryFactory(code="antibiotic-eye", kiosk_dispensable=False))
+    restricted = MedicationFactory(
+        category=CategoryFactory(code="antibiotic-eye", kiosk_dispensable=False)
+    )
     stock(kiosk, restricted, 3)
     _, code = approved_prescription(pharmacist, restricted)
     response = present(kiosk_api, code)
@@ -186,7 +229,9 @@ def test_unknown_codes_rate_limit_the_kiosk(kiosk_api, settings):
     assert statuses == [404, 404, 404, 429, 429]
 
 
-def test_a_code_locks_after_too_many_presentations(pharmacist, kiosk, kiosk_api, medication, settings):
+def test_a_code_locks_after_too_many_presentations(
+    pharmacist, kiosk, kiosk_api, medication, settings
+):
     settings.PHARMACY_CODE_MAX_ATTEMPTS = 2
     stock(kiosk, medication, 3)
     _, code = approved_prescription(pharmacist, medication)
@@ -217,7 +262,12 @@ def test_dispense_of_another_kiosk_is_404(pharmacist, pharmacy, kiosk, kiosk_api
     dispense_id = present(kiosk_api, code).json()["id"]
     other = kiosk_client(*kiosk_for(pharmacy, "Other"))
     for action in ("confirm-counselling", "complete", "fail"):
-        assert other.post(f"/api/v1/kiosk/dispenses/{dispense_id}/{action}/", {}, format="json").status_code == 404
+        assert (
+            other.post(
+                f"/api/v1/kiosk/dispenses/{dispense_id}/{action}/", {}, format="json"
+            ).status_code
+            == 404
+        )
 
 
 def test_staff_credentials_are_refused_on_kiosk_endpoints(pharmacist, kiosk):
@@ -234,15 +284,23 @@ def test_staff_credentials_are_refused_on_kiosk_endpoints(pharmacist, kiosk):
 
 def test_kiosk_credentials_are_refused_on_staff_endpoints(kiosk_api, pharmacist, medication):
     prescription, _ = approved_prescription(pharmacist, medication)
-    for url in ("/api/v1/prescriptions/", f"/api/v1/prescriptions/{prescription.pk}/",
-                f"/api/v1/prescriptions/{prescription.pk}/fhir/", "/api/v1/medications/"):
+    for url in (
+        "/api/v1/prescriptions/",
+        f"/api/v1/prescriptions/{prescription.pk}/",
+        f"/api/v1/prescriptions/{prescription.pk}/fhir/",
+        "/api/v1/medications/",
+    ):
         assert kiosk_api.get(url).status_code in (401, 403), url
-    assert kiosk_api.post(f"/api/v1/prescriptions/{prescription.pk}/cancel/", {"reason": "x"},
-                          format="json").status_code in (401, 403)
+    assert kiosk_api.post(
+        f"/api/v1/prescriptions/{prescription.pk}/cancel/", {"reason": "x"}, format="json"
+    ).status_code in (401, 403)
 
 
 def test_wrong_secret_and_retired_kiosk_are_401(kiosk):
-    assert kiosk_client(kiosk, "wrong").post("/api/v1/kiosk/heartbeat/", {}, format="json").status_code == 401
+    assert (
+        kiosk_client(kiosk, "wrong").post("/api/v1/kiosk/heartbeat/", {}, format="json").status_code
+        == 401
+    )
     kiosk.status = "retired"
     kiosk.save()
     user = UserFactory()
@@ -250,22 +308,45 @@ def test_wrong_secret_and_retired_kiosk_are_401(kiosk):
     from pharmacy.services import kiosk_rotate_secret
 
     secret = kiosk_rotate_secret(kiosk=kiosk)
-    assert kiosk_client(kiosk, secret).post("/api/v1/kiosk/heartbeat/", {}, format="json").status_code == 401
+    assert (
+        kiosk_client(kiosk, secret).post("/api/v1/kiosk/heartbeat/", {}, format="json").status_code
+        == 401
+    )
 
 
 def test_heartbeat_records_time_and_refuses_bad_input(kiosk, kiosk_api):
-    assert kiosk_api.post("/api/v1/kiosk/heartbeat/", {"status": "ok", "temperature_c": 21.5}, format="json").status_code == 200
+    assert (
+        kiosk_api.post(
+            "/api/v1/kiosk/heartbeat/", {"status": "ok", "temperature_c": 21.5}, format="json"
+        ).status_code
+        == 200
+    )
     kiosk.refresh_from_db()
     assert kiosk.last_heartbeat_at is not None
-    assert kiosk_api.post("/api/v1/kiosk/heartbeat/", {"temperature_c": "hot"}, format="json").status_code == 400
-    assert kiosk_api.post("/api/v1/kiosk/heartbeat/", {"pharmacy": 9}, format="json").status_code == 400
+    assert (
+        kiosk_api.post(
+            "/api/v1/kiosk/heartbeat/", {"temperature_c": "hot"}, format="json"
+        ).status_code
+        == 400
+    )
+    assert (
+        kiosk_api.post("/api/v1/kiosk/heartbeat/", {"pharmacy": 9}, format="json").status_code
+        == 400
+    )
 
 
 def test_call_request_appears_for_the_pharmacy(kiosk, kiosk_api, pharmacy):
-    response = kiosk_api.post("/api/v1/kiosk/call-requests/", {"message": "질문이 있어요"}, format="json")
+    response = kiosk_api.post(
+        "/api/v1/kiosk/call-requests/", {"message": "질문이 있어요"}, format="json"
+    )
     assert response.status_code == 201
     assert pharmacy.call_requests.get().message == "질문이 있어요"
-    assert kiosk_api.post("/api/v1/kiosk/call-requests/", {"dispense": 999999}, format="json").status_code == 404
+    assert (
+        kiosk_api.post(
+            "/api/v1/kiosk/call-requests/", {"dispense": 999999}, format="json"
+        ).status_code
+        == 404
+    )
 
 
 def test_stale_reservation_is_released(pharmacist, kiosk, kiosk_api, medication, time_machine):

@@ -6,11 +6,19 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from referrals.models import Hospital
-from referrals.services import hospitals_import_csv
+from referrals.services import hospitals_import_csv, specialties_ensure_defaults
 from tests.factories import AdminFactory
 from tests.referrals.factories import HospitalFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _standard_specialties(db):
+    # Migration 0002 seeds them, but transaction=True tests elsewhere flush every table.
+    specialties_ensure_defaults()
+
+
 HEADER = "name,name_en,address,latitude,longitude,phone,is_partner,accepts_referrals,weekly_capacity,open_slots,typical_wait_days,specialties\n"
 GOOD = (
     "서울대학교병원,SNUH,서울 종로구 대학로 101,37.5796,126.9990,1588-5700,true,true,120,12,21,general;retina\n"

@@ -86,7 +86,7 @@ def test_candidates_carry_geodesic_distance_and_nearest_ranks_first():
     )
     assert result.candidates[1].distance_km == pytest.approx(329.2, rel=0.005)
     assert haversine_km(SEOUL_CITY_HALL, PNUH) == pytest.approx(329.2, rel=0.005)
-    # Two candidates needed, only one within 25, 50, 100 and 200 km: the radius widened to 400.
+    # Two candidates needed, only one within 5 ... 200 km: the radius widened to 400.
     assert result.radius_km == 400.0
 
 
@@ -102,9 +102,20 @@ def test_radius_stops_widening_once_k_hospitals_are_in_range():
         urgent=False,
         k=3,
     )
-    assert result.radius_km == 25.0
+    assert result.radius_km == 5.0  # the first radius already holds 3 hospitals
     assert len(result.candidates) == 3
-    assert all(c.distance_km < 25 for c in result.candidates)
+    assert all(c.distance_km < 5 for c in result.candidates)
+    # With a hospital 3.3 km away needed as well as the three at 2.4 km, 5 km still does;
+    # asking for 5 widens until Busan (329 km) is in: 400 km.
+    HospitalFactory(latitude=SEVERANCE[0], longitude=SEVERANCE[1])
+    result = ranking.rank_hospitals(
+        latitude=SEOUL_CITY_HALL[0],
+        longitude=SEOUL_CITY_HALL[1],
+        required=["general"],
+        urgent=False,
+        k=5,
+    )
+    assert (result.radius_km, len(result.candidates)) == (400.0, 5)
 
 
 @pytest.mark.django_db

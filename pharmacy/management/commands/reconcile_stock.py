@@ -18,31 +18,48 @@ def find_mismatches() -> list[str]:
         if quantity < 0:
             problems.append(f"lot {lot_id}: negative quantity {quantity}")
         if moved.get(lot_id, 0) != quantity:
-            problems.append(f"lot {lot_id}: quantity {quantity} but movements sum to {moved.get(lot_id, 0)}")
+            problems.append(
+                f"lot {lot_id}: quantity {quantity} but movements sum to {moved.get(lot_id, 0)}"
+            )
 
     lines: dict[tuple[int, int], int] = defaultdict(int)
-    for dispense_id, lot_id, quantity in DispenseLine.objects.values_list("dispense_id", "lot_id", "quantity"):
+    for dispense_id, lot_id, quantity in DispenseLine.objects.values_list(
+        "dispense_id", "lot_id", "quantity"
+    ):
         lines[(dispense_id, lot_id)] += quantity
     movements: dict[tuple[int, int, str], int] = defaultdict(int)
-    for dispense_id, lot_id, reason, delta in StockMovement.objects.filter(dispense__isnull=False).values_list(
-            "dispense_id", "lot_id", "reason", "delta"):
+    for dispense_id, lot_id, reason, delta in StockMovement.objects.filter(
+        dispense__isnull=False
+    ).values_list("dispense_id", "lot_id", "reason", "delta"):
         movements[(dispense_id, lot_id, reason)] += delta
     statuses = dict(Dispense.objects.values_list("pk", "status"))
     for (dispense_id, lot_id), quantity in lines.items():
         if movements.get((dispense_id, lot_id, "reserve"), 0) != -quantity:
-            problems.append(f"dispense {dispense_id} lot {lot_id}: {quantity} released but reserve movements "
-                            f"{movements.get((dispense_id, lot_id, 'reserve'), 0)}")
+            problems.append(
+                f"dispense {dispense_id} lot {lot_id}: {quantity} released but reserve movements "
+                f"{movements.get((dispense_id, lot_id, 'reserve'), 0)}"
+            )
         restored = movements.get((dispense_id, lot_id, "restore"), 0)
         expected = quantity if statuses[dispense_id] == Dispense.Status.FAILED else 0
         if restored != expected:
-            problems.append(f"dispense {dispense_id} lot {lot_id} ({statuses[dispense_id]}): restored {restored}, expected {expected}")
-    for (dispense_id, lot_id, _reason) in movements:
+            problems.append(
+                f"dispense {dispense_id} lot {lot_id} ({statuses[dispense_id]}): restored {restored}, expected {expected}"
+            )
+    for dispense_id, lot_id, _reason in movements:
         if (dispense_id, lot_id) not in lines:
-            problems.append(f"dispense {dispense_id} lot {lot_id}: movement without a dispense line")
+            problems.append(
+                f"dispense {dispense_id} lot {lot_id}: movement without a dispense line"
+            )
 
     wrong = (
-        Prescription.objects.annotate(done=Count("dispenses", filter=Q(dispenses__status="completed")))
-        .filter(Q(status="dispensed", done__gt=1) | Q(status="dispensed", done=0) | (~Q(status="dispensed") & Q(done__gt=0)))
+        Prescription.objects.annotate(
+            done=Count("dispenses", filter=Q(dispenses__status="completed"))
+        )
+        .filter(
+            Q(status="dispensed", done__gt=1)
+            | Q(status="dispensed", done=0)
+            | (~Q(status="dispensed") & Q(done__gt=0))
+        )
         .values_list("pk", "status", "done")
     )
     for pk, status, done in wrong:
@@ -57,7 +74,9 @@ class Command(BaseCommand):
         problems = find_mismatches()
         for problem in problems:
             self.stdout.write(self.style.ERROR(problem))
-        self.stdout.write(f"{StockLot.objects.count()} lots, {Dispense.objects.count()} dispenses checked: "
-                          f"{len(problems)} mismatches")
+        self.stdout.write(
+            f"{StockLot.objects.count()} lots, {Dispense.objects.count()} dispenses checked: "
+            f"{len(problems)} mismatches"
+        )
         if problems:
             raise CommandError(f"{len(problems)} mismatches")

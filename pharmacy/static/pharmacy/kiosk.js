@@ -113,6 +113,28 @@
   $("jam").addEventListener("click", () => finish(false));
   $("call").addEventListener("click", askPharmacist);
   $("restart").addEventListener("click", () => { dispense = null; $("code").value = ""; show("screen-code"); });
+  // QR scanning with the browser's own BarcodeDetector (no library, no CDN); a USB/Bluetooth
+  // scanner that types like a keyboard works everywhere through the code field instead.
+  if ("BarcodeDetector" in window && navigator.mediaDevices) {
+    $("scan").hidden = false;
+    $("scan").addEventListener("click", async () => {
+      const video = $("camera");
+      let stream = null;
+      try {
+        stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
+        video.srcObject = stream; video.hidden = false; await video.play();
+        const detector = new BarcodeDetector({ formats: ["qr_code"] });
+        for (let i = 0; i < 300; i++) { // about 30 seconds
+          const found = await detector.detect(video);
+          if (found.length) { $("code").value = found[0].rawValue; break; }
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      } catch (e) { showError(null); }
+      if (stream) stream.getTracks().forEach((track) => track.stop());
+      video.hidden = true;
+      if ($("code").value) submitCode();
+    });
+  }
   heartbeat();
   setInterval(heartbeat, 60000);
 })();
