@@ -103,7 +103,7 @@ def bar_list(
     *,
     width: int = 720,
     row_h: int = 26,
-    label_width: int = 230,
+    label_width: int = 260,
 ) -> BarList:
     """Horizontal bars for shares in [0, 1]: (label, share or None, text shown after the bar)."""
     plot_w = width - label_width - 90
@@ -172,9 +172,12 @@ def _figure(
         for row in table_rows
     )
     return format_html(
-        '<figure class="chart"><svg viewBox="0 0 {w} {h}" role="img" aria-labelledby="{id}-title {id}-desc"'
+        # The scroll box keeps the SVG at least 560 px wide on a phone (text stays readable) and
+        # is focusable so that a keyboard can scroll it.
+        '<figure class="chart"><div class="chart-scroll" tabindex="0">'
+        '<svg viewBox="0 0 {w} {h}" role="img" aria-labelledby="{id}-title {id}-desc"'
         ' preserveAspectRatio="xMidYMid meet"><title id="{id}-title">{title}</title>'
-        '<desc id="{id}-desc">{desc}</desc>{svg}</svg>'
+        '<desc id="{id}-desc">{desc}</desc>{svg}</svg></div>'
         '<details><summary>{toggle}</summary><table><caption class="sr-only">{title}</caption>'
         "<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></details></figure>",
         w=width,

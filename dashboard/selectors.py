@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet, FieldError
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     Count,
     IntegerField,
@@ -467,10 +467,19 @@ def _guarded(name: str, fn, *args):  # noqa: ANN001, ANN202
 def dashboard_data(*, scope: DashboardScope, filters: DashboardFilters) -> DashboardData:
     """Every figure of the dashboard for ``filters`` within ``scope`` (a fixed number of queries)."""
     data = DashboardData(filters=filters)
-    sel = _selection(scope, filters)
-    sel = replace(sel, id_range=_screening_counts(sel, filters, data))
-    _image_quality(sel, data)
-    _positive_rates(sel, data)
-    data.referrals = _guarded("referrals", _referral_section, sel)
-    data.pharmacy = _guarded("pharmacy", _pharmacy_section, scope, filters)
+    with transaction.atomic():
+        if _is_postgres():
+            # PostgreSQL's default random_page_cost (4, for spinning disks) makes it hash-join
+            # the whole image/result tables for one site or region rather than probe their
+            # screening_id index for the few screenings selected: 150 ms instead of 35 ms for a
+            # site's year (bench). 1.1 is the usual value for SSDs and cached data; LOCAL ends
+            # with this transaction, so nothing else on the connection is affected.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL random_page_cost = 1.1")
+        sel = _selection(scope, filters)
+        sel = replace(sel, id_range=_screening_counts(sel, filters, data))
+        _image_quality(sel, data)
+        _positive_rates(sel, data)
+        data.referrals = _guarded("referrals", _referral_section, sel)
+        data.pharmacy = _guarded("pharmacy", _pharmacy_section, scope, filters)
     return data

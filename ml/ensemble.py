@@ -192,6 +192,9 @@ class Ensemble:
                 session = ort.InferenceSession(
                     str(wd / b["onnx"]), so, providers=["CPUExecutionProvider"]
                 )
+            if "onnx" in b and (wd / b["onnx"]).is_file():
+                # Hash every file of the bundle whichever runtime runs it, so the version
+                # names the bundle rather than the way this process happens to use it.
                 files.append(b["onnx"])
             branches[name] = _Branch(name, spec, model if runtime == "torch" else None, session)
             if name == "color" or cam_model is None:

@@ -126,7 +126,11 @@ def store_weights_fp16(src: Path, dst: Path) -> None:
             continue
         half = numpy_helper.from_array(arr.astype(np.float16), init.name + "_fp16")
         new_inits.append(half)
-        casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT, name=init.name + "_cast"))
+        casts.append(
+            helper.make_node(
+                "Cast", [half.name], [init.name], to=TensorProto.FLOAT, name=init.name + "_cast"
+            )
+        )
     del graph.initializer[:]
     graph.initializer.extend(new_inits)
     nodes = list(graph.node)

@@ -820,19 +820,40 @@ def stock_lot_receive(
     quantity: int,
     actor: User | None = None,
 ) -> StockLot:
-    """Put boxes of a lot into a kiosk slot (a new lot row, or more of an existing one)."""
+    """Put boxes of a lot into a kiosk slot (a new lot row, or more of an existing one).
+
+    A slot is one spiral of one product: it refuses a second medication while it holds boxes, and
+    a lot number keeps the expiry date it was first received with. Takes the kiosk row lock, so
+    two receipts for the same kiosk cannot both pass the slot check."""
     if quantity < 1 or quantity > 10_000:
         raise InvalidInput(
             _("Quantity must be between 1 and 10000."), code="invalid_quantity", field="quantity"
         )
     with transaction.atomic():
-        lot, _created = StockLot.objects.select_for_update().get_or_create(
+        list(Kiosk.objects.select_for_update().filter(pk=kiosk.pk).values_list("pk", flat=True))
+        occupied = (
+            StockLot.objects.filter(kiosk=kiosk, slot=slot, quantity__gt=0)
+            .exclude(medication=medication)
+            .exists()
+        )
+        if occupied:
+            raise Conflict(
+                _("Slot %(slot)s holds another medication; empty it first.") % {"slot": slot},
+                code="slot_occupied",
+            )
+        lot, created = StockLot.objects.select_for_update().get_or_create(
             kiosk=kiosk,
             slot=slot,
             medication=medication,
             lot_number=lot_number,
             defaults={"expiry": expiry, "quantity": 0},
         )
+        if not created and lot.expiry != expiry:
+            raise Conflict(
+                _("Lot %(lot)s was received with expiry %(date)s.")
+                % {"lot": lot_number, "date": lot.expiry},
+                code="lot_expiry_mismatch",
+            )
         StockLot.objects.filter(pk=lot.pk).update(quantity=F("quantity") + quantity)
         StockMovement.objects.create(
             lot=lot, delta=quantity, reason=StockMovement.Reason.RECEIVE, actor=actor

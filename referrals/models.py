@@ -146,6 +146,14 @@ AT_HOSPITAL_STATUSES = (
     ReferralStatus.NO_SHOW,
     ReferralStatus.COMPLETED,
 )
+# States in which the addressed hospital still sees the referral in its inbox: also after it
+# declined (until the health worker re-sends it elsewhere, which changes the hospital) or the
+# health worker cancelled it, so that a hospital that loses a race gets a 409, not a 404.
+HOSPITAL_VISIBLE_STATUSES = (
+    *AT_HOSPITAL_STATUSES,
+    ReferralStatus.DECLINED,
+    ReferralStatus.CANCELLED,
+)
 
 
 class Referral(models.Model):

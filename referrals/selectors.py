@@ -12,7 +12,14 @@ from django.utils.translation import gettext as _
 from accounts.models import Role
 from config.errors import InvalidInput, NotFound
 from referrals import ranking
-from referrals.models import AT_HOSPITAL_STATUSES, Hospital, Referral, ReferralEvent, Specialty
+from referrals.models import (
+    AT_HOSPITAL_STATUSES,
+    HOSPITAL_VISIBLE_STATUSES,
+    Hospital,
+    Referral,
+    ReferralEvent,
+    Specialty,
+)
 from screening.models import Screening, Triage
 
 
@@ -41,9 +48,9 @@ def referrals_for_user(*, user) -> QuerySet[Referral]:
         return qs.filter(screening__site_id=site_id)
     hospital_id = user_hospital_id(user)
     if hospital_id is not None:
-        # A hospital sees a referral only while it is (or was, when completed) the addressee:
-        # a referral re-routed away by escalation leaves its inbox.
-        return qs.filter(hospital_id=hospital_id, status__in=AT_HOSPITAL_STATUSES)
+        # A hospital sees a referral only while it is the addressee: one re-routed by escalation
+        # or re-sent elsewhere after a decline leaves its inbox (the hospital changes).
+        return qs.filter(hospital_id=hospital_id, status__in=HOSPITAL_VISIBLE_STATUSES)
     return qs.none()
 
 

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import Role
 from config.errors import NotFound, ServiceError
 from referrals import selectors, services
-from referrals.models import ReferralStatus
+from referrals.models import AT_HOSPITAL_STATUSES, ReferralStatus
 from referrals.presenters import snapshot_dict
 from screening.models import CLASS_NAMES
 
@@ -78,6 +78,8 @@ def _render_detail(request: HttpRequest, referral, status: int = 200) -> HttpRes
     user = request.user
     is_hospital = selectors.user_hospital_id(user) == referral.hospital_id and referral.hospital_id
     is_worker = user.role == Role.HEALTH_WORKER or user.is_platform_admin
+    # The hospital sees the photographs while the referral is with it (not after declining).
+    can_see_images = is_worker or (is_hospital and referral.status in AT_HOSPITAL_STATUSES)
     candidates = [snapshot_dict(s) for s in referral.candidates or []]
     map_data = {
         "origin": (
@@ -117,8 +119,8 @@ def _render_detail(request: HttpRequest, referral, status: int = 200) -> HttpRes
             "screening": screening,
             "patient": screening.patient,
             "findings": [(f, CLASS_NAMES[f]) for f in screening.findings or [] if f in CLASS_NAMES],
-            "images": list(screening.images.all()) if is_hospital or is_worker else [],
-            "results": list(screening.results.all()) if is_hospital or is_worker else [],
+            "images": list(screening.images.all()) if can_see_images else [],
+            "results": list(screening.results.all()) if can_see_images else [],
             "events": selectors.referral_events(referral=referral),
             "candidates": candidates,
             "map_data": map_data,

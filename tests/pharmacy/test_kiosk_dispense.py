@@ -360,3 +360,16 @@ def test_stale_reservation_is_released(pharmacist, kiosk, kiosk_api, medication,
     assert dispenses_release_stale() == 1
     lot.refresh_from_db()
     assert lot.quantity == 1
+
+
+def test_a_slot_holds_one_medication_and_a_lot_keeps_its_expiry(kiosk, medication):
+    from config.errors import Conflict
+
+    other = MedicationFactory()
+    lot = stock(kiosk, medication, 2, slot="A1", lot="L1")
+    with pytest.raises(Conflict):
+        stock(kiosk, other, 2, slot="A1", lot="X1")
+    with pytest.raises(Conflict):
+        stock(kiosk, medication, 2, slot="A1", lot="L1", expiry=lot.expiry + dt.timedelta(days=1))
+    assert stock(kiosk, medication, 3, slot="A1", lot="L1", expiry=lot.expiry).quantity == 5
+    assert stock(kiosk, other, 1, slot="A2", lot="X1").quantity == 1

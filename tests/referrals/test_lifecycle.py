@@ -269,3 +269,31 @@ def test_cancel_frees_the_screening_for_a_new_referral(hospitals):
         user=screening.health_worker, screening_id=screening.pk, hospital_id=hospitals[1].pk
     )
     assert again.pk != referral.pk and again.status == S.SENT
+
+
+def test_accepting_after_a_colleague_declined_is_a_409_not_a_404(hospitals):
+    # The loser of the accept/decline race must learn that someone else acted (409), and the
+    # declined referral stays in the hospital's view until it is re-sent elsewhere.
+    referral = ReferralFactory(hospital=hospitals[0])
+    alice, bob = (
+        HospitalStaffFactory(hospital=hospitals[0]),
+        HospitalStaffFactory(hospital=hospitals[0]),
+    )
+    services.referral_decline(user=bob, referral_id=referral.pk, reason="No slots")
+    with pytest.raises(Conflict):
+        services.referral_accept(
+            user=alice,
+            referral_id=referral.pk,
+            appointment_at=timezone.now() + dt.timedelta(days=1),
+        )
+    services.referral_send(
+        user=referral.screening.health_worker,
+        screening_id=referral.screening_id,
+        hospital_id=hospitals[1].pk,
+    )
+    with pytest.raises(NotFound):
+        services.referral_accept(
+            user=alice,
+            referral_id=referral.pk,
+            appointment_at=timezone.now() + dt.timedelta(days=1),
+        )
