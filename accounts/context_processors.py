@@ -7,11 +7,15 @@ from accounts.models import Role
 
 def roles(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
-    role = getattr(user, "role", "") if user is not None and user.is_authenticated else ""
+    signed_in = user is not None and user.is_authenticated
+    role = getattr(user, "role", "") if signed_in else ""
+    is_admin = bool(signed_in and user.is_platform_admin)
     return {
+        # Public-health staff hold a dashboard.DashboardAccess row (reverse one-to-one).
+        "can_see_dashboard": is_admin or bool(signed_in and hasattr(user, "dashboard_access")),
         "role": role,
         "is_health_worker": role == Role.HEALTH_WORKER,
         "is_pharmacist": role == Role.PHARMACIST,
         "is_hospital_staff": role == Role.HOSPITAL_STAFF,
-        "is_platform_admin": bool(user is not None and user.is_authenticated and user.is_platform_admin),
+        "is_platform_admin": is_admin,
     }

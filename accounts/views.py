@@ -23,6 +23,8 @@ def home(request: HttpRequest) -> HttpResponse:
         return redirect("pharmacy:queue")
     if role == Role.HOSPITAL_STAFF:
         return redirect("referrals:inbox")
+    if hasattr(request.user, "dashboard_access"):
+        return redirect("dashboard:index")
     if request.user.is_platform_admin:
         return redirect("admin:index")
     return render(request, "accounts/no_role.html", status=403)
@@ -40,7 +42,8 @@ def set_language(request: HttpRequest) -> HttpResponse:
     if language not in {"ko", "en"}:
         language = "ko"
     if request.user.is_authenticated:
-        type(request.user).objects.filter(pk=request.user.pk).update(preferred_language=language)
+        # request.user is a SimpleLazyObject: type(request.user) is not the model class.
+        request.user._meta.model.objects.filter(pk=request.user.pk).update(preferred_language=language)
     translation.activate(language)
     next_url = request.POST.get("next") or reverse("home")
     if not next_url.startswith("/") or next_url.startswith("//"):

@@ -22,11 +22,11 @@ THRESHOLDS: dict[str, float] = {
     "min_chroma": 0.25,  # mean |R - B| / brightness inside the blob: rejects gray documents
     "min_disc_fill": 0.85,  # blob area / its fitted circle's area (face, scene: no circle)
     "max_edge_fraction": 0.75,  # blob boundary lying on the frame edge (no black margin)
-    "max_centre_offset": 0.15,
-    "max_circle_residual": 0.03,  # median distance of the aperture edge from its circle / radius  # fitted circle centre distance from the frame centre / radius
-    "min_sharpness": 0.50,  # fine / coarse detail of the green channel at a fixed scale
+    "max_centre_offset": 0.15,  # fitted circle centre distance from the frame centre / radius
+    "max_circle_residual": 0.12,  # median distance of the aperture edge from its circle / radius
+    "min_sharpness": 0.45,  # fine / coarse detail of the green channel at a fixed scale
     "min_brightness": 33.0,  # mean luma inside the blob
-    "max_brightness": 195.0,
+    "max_brightness": 200.0,
     "max_saturated_fraction": 0.25,  # pixels with all channels > 245, inside the blob
     "min_side": 128.0,
 }

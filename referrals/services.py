@@ -129,6 +129,8 @@ def _record(
         actor=actor if actor and actor.is_authenticated else None,
         note=note,
     )
+    # After commit: a rolled-back transition must not text the patient, and the worker must be
+    # able to see the event row.
     transaction.on_commit(lambda: _enqueue_notify(event.pk))
     return event
 
@@ -136,7 +138,13 @@ def _record(
 def _enqueue_notify(event_id: int) -> None:
     from referrals.tasks import referral_notify_patient
 
-    referral_notify_patient.delay(event_id)
+    try:
+        referral_notify_patient.delay(event_id)
+    except Exception:
+        # The transition is committed; a broker outage must not turn it into a 500. Send inline
+        # instead (idempotent: the dedupe key is per event).
+        logger.exception("could not enqueue referral message %s; sending inline", event_id)
+        referral_event_notify(event_id=event_id)
 
 
 def _transition(
@@ -251,7 +259,10 @@ def referral_send(*, user, screening_id: int, hospital_id: Any, note: str = "") 
                 _("This screening already has an active referral."), code="active_referral_exists"
             ) from None
         return referral
-    if active.status not in (S.PROPOSED, S.DECLINED, S.NO_SHOW):
+    # A sent referral that no hospital answered and escalation could not re-route any more may
+    # be re-sent by hand; any other referral with a hospital is taken.
+    exhausted = active.status == S.SENT and active.escalation_exhausted
+    if active.status not in (S.PROPOSED, S.DECLINED, S.NO_SHOW) and not exhausted:
         raise Conflict(
             _("This referral is already with a hospital."),
             code="already_sent",
@@ -264,6 +275,8 @@ def referral_send(*, user, screening_id: int, hospital_id: Any, note: str = "") 
         kind=ReferralEvent.Kind.SENT,
         actor=user,
         note=note,
+        # For the exhausted case: only while still unanswered (a late accept wins with a 409 here).
+        where={"escalation_exhausted": True} if exhausted else None,
         fields=send_fields,
     )
 

@@ -106,10 +106,10 @@ def _render_detail(request: HttpRequest, referral, status: int = 200) -> HttpRes
         ],
         "tiles": getattr(settings, "REFERRAL_MAP_TILE_URL", ""),
     }
-    can_send = is_worker and referral.status in (
-        ReferralStatus.PROPOSED,
-        ReferralStatus.DECLINED,
-        ReferralStatus.NO_SHOW,
+    can_send = is_worker and (
+        referral.status
+        in (ReferralStatus.PROPOSED, ReferralStatus.DECLINED, ReferralStatus.NO_SHOW)
+        or (referral.status == ReferralStatus.SENT and referral.escalation_exhausted)
     )
     return render(
         request,

@@ -58,7 +58,13 @@ def screening_get(*, user: User, screening_id: int) -> Screening:
 
 
 def worklist(*, user: User, limit: int = 100) -> QuerySet[Screening]:
-    return screenings_for_user(user=user).order_by("-created_at")[:limit]
+    # The worklist shows each row's referral status (referrals' template tag reads the prefetched
+    # reverse relation), so prefetch it by name: one query for all rows, and no import of referrals.
+    return (
+        screenings_for_user(user=user)
+        .prefetch_related("referrals__hospital")
+        .order_by("-created_at")[:limit]
+    )
 
 
 def screening_visible_to_other_roles(*, user: User, screening_id: int) -> bool:

@@ -158,6 +158,7 @@ def test_page_draws_accessible_svg_charts_with_table_alternatives(admin_client, 
         assert f'aria-labelledby="{chart_id}-title {chart_id}-desc"' in html
         assert f'<title id="{chart_id}-title">' in html
     assert html.count("<details>") == 5
+    assert html.count('<div class="chart-scroll" tabindex="0">') == 5  # keyboard can scroll
     assert "<script" not in html.split("<main", 1)[1]  # no chart library
     assert "37.5%" in html  # D positive rate, 3 of 8 results
     assert "30.0 hours" in html  # median time to acceptance

@@ -117,3 +117,42 @@ def test_no_candidates_left_raises_one_admin_alert(sent_referral):
         referral.events.filter(kind__in=["sent", "escalated"]).values_list("hospital_id", flat=True)
     )
     assert sorted(tried) == sorted(c["hospital_id"] for c in referral.candidates)
+
+
+def test_escalation_tells_the_patient_once(sent_referral, django_capture_on_commit_callbacks):
+    from accounts.models import OutboundMessage
+
+    referral = sent_referral()
+    with (
+        time_machine.travel(START + dt.timedelta(hours=49), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        services.referrals_escalate_overdue()
+        services.referrals_escalate_overdue()
+    event = referral.events.get(kind=ReferralEvent.Kind.ESCALATED)
+    message = OutboundMessage.objects.get(dedupe_key=f"referral-event:{event.pk}")
+    assert message.to == referral.screening.patient.phone
+    assert services.referral_event_notify(event_id=event.pk) is False  # redelivery: no second text
+
+
+def test_health_worker_can_resend_by_hand_once_escalation_is_exhausted(sent_referral):
+    referral = sent_referral()
+    now = START
+    for _ in range(len(referral.candidates) + 1):
+        now += dt.timedelta(hours=49)
+        with time_machine.travel(now, tick=False):
+            services.referrals_escalate_overdue()
+    referral.refresh_from_db()
+    assert referral.escalation_exhausted
+    elsewhere = HospitalFactory(latitude=37.45, longitude=126.70)
+    resent = services.referral_send(
+        user=referral.screening.health_worker,
+        screening_id=referral.screening_id,
+        hospital_id=elsewhere.pk,
+    )
+    assert resent.pk == referral.pk
+    assert (resent.status, resent.hospital_id, resent.escalation_exhausted) == (
+        "sent",
+        elsewhere.pk,
+        False,
+    )

@@ -117,7 +117,16 @@ def test_admin_upload_page(client):
     assert client.post(url, {"file": good}).status_code == 302
     assert Hospital.objects.count() == 2
     assert client.get("/admin/referrals/hospital/").status_code == 200
-    assert client.get("/admin/referrals/referral/").status_code == 200
+    assert client.get("/admin/referrals/hospital/?coords=missing").status_code == 200
+    hospital = Hospital.objects.first()
+    assert client.get(f"/admin/referrals/hospital/{hospital.pk}/change/").status_code == 200
+    for page in (
+        "specialty/",
+        "hospitalstaffmembership/",
+        "hospitalstaffmembership/add/",
+        "referral/",
+    ):
+        assert client.get(f"/admin/referrals/{page}").status_code == 200, page
 
 
 def test_seed_demo_referrals_is_idempotent():

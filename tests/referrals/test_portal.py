@@ -143,3 +143,29 @@ def test_badges_on_a_prefetched_worklist_cost_no_queries(django_assert_num_queri
     with django_assert_num_queries(0):
         html = template.render(Context({"screenings": screenings}))
     assert html.count("ref-badge") == 3
+
+
+def test_screening_result_page_and_worklist_show_the_referral(client):
+    HospitalFactory(
+        name="서울대학교병원", latitude=37.5796, longitude=126.9990, specialties=["retina"]
+    )
+    screening = ScreeningFactory(triage="referable", findings=["D"])
+    referral = services.referral_propose_for_screening(screening_id=screening.pk)
+    client.force_login(screening.health_worker)
+    page = client.get(f"/screening/screenings/{screening.pk}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "ref-panel" in html and "서울대학교병원" in html and f"/referrals/{referral.pk}/" in html
+    worklist = client.get("/screening/").content.decode()
+    assert "ref-badge" in worklist
+
+
+def test_admin_referral_page_shows_the_history_inline(client):
+    from tests.factories import AdminFactory
+
+    referral = ReferralFactory()
+    staff = HospitalStaffFactory(hospital=referral.hospital)
+    services.referral_decline(user=staff, referral_id=referral.pk, reason="No retina clinic")
+    client.force_login(AdminFactory())
+    html = client.get(f"/admin/referrals/referral/{referral.pk}/change/").content.decode()
+    assert "No retina clinic" in html

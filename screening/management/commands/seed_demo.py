@@ -59,6 +59,10 @@ class Command(BaseCommand):
             SiteMembership.objects.get_or_create(user=chw, defaults={"site": sites[0]})
             chw2 = ensure_user("chw2", Role.HEALTH_WORKER, first_name="민호", last_name="정")
             SiteMembership.objects.get_or_create(user=chw2, defaults={"site": sites[1]})
+            from dashboard.models import DashboardAccess
+
+            public_health = ensure_user("publichealth", "", first_name="보건", last_name="담당")
+            DashboardAccess.objects.get_or_create(user=public_health, defaults={"regions": ["강원", "전남"]})
             admin = ensure_user("admin", Role.ADMIN, is_staff=True, is_superuser=True)
             if not admin.is_superuser:
                 User.objects.filter(pk=admin.pk).update(is_staff=True, is_superuser=True)
@@ -72,7 +76,7 @@ class Command(BaseCommand):
         if not options["no_screenings"]:
             self._screenings(chw, sites[0])
         self.stdout.write(self.style.SUCCESS(
-            f"Demo data ready. Logins: chw, chw2, pharmacist, hospital, admin (password: {_password()})"
+            f"Demo data ready. Logins: chw, chw2, pharmacist, hospital, publichealth, admin (password: {_password()})"
         ))
 
     def _screenings(self, chw: User, site: Site) -> None:
