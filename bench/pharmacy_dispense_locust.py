@@ -12,6 +12,8 @@ Each simulated kiosk loops: POST kiosk/dispenses/ (Idempotency-Key) -> confirm-c
 complete; 5% of the reservations are retried with the same key and body (a replay). ``--wait``
 is the kiosk's pause between patients in seconds ("0" for a closed loop with no pause).
 
+BENCH_SETTINGS=<module> runs the server (and the sequential phase) with another settings module.
+
 Imported by locust (``locust -f bench/pharmacy_dispense_locust.py``) the same file is the locustfile.
 """
 
@@ -127,7 +129,7 @@ if "locust" in sys.modules or os.environ.get("BENCH_DATA"):
 def _env() -> dict[str, str]:
     return {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.dev",
+        "DJANGO_SETTINGS_MODULE": os.environ.get("BENCH_SETTINGS", "config.settings.dev"),
         "DEBUG": "false",
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
         "DB_CONN_MAX_AGE": "60",

@@ -145,6 +145,7 @@ def onnx_predict(path: Path, x: np.ndarray, threads: int = 2) -> np.ndarray:
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     out = [sess.run(None, {"input": x[i : i + 32]})[0] for i in range(0, len(x), 32)]
     return 1.0 / (1.0 + np.exp(-np.concatenate(out)))

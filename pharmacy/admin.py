@@ -95,8 +95,12 @@ class StockLotAdmin(admin.ModelAdmin):
     list_display = ["kiosk", "slot", "medication", "lot_number", "expiry", "quantity"]
     list_filter = ["kiosk__pharmacy", "kiosk", "medication", "expiry"]
     search_fields = ["lot_number", "medication__name_ko", "medication__name_en"]
-    # Quantities change only through the ledger (services), never by editing the row.
+    # Quantities change only through the ledger (services), never by editing the row: lots are
+    # received on the pharmacist's stock page (or by seed_demo_pharmacy).
     readonly_fields = ["quantity"]
+
+    def has_add_permission(self, request) -> bool:  # noqa: ANN001
+        return False
 
 
 @admin.register(models.StockMovement)

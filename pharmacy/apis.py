@@ -69,7 +69,9 @@ def _errors(*statuses: int) -> dict[int, OpenApiResponse]:
 class StaffApi(APIView):
     """Staff endpoints accept only sessions and tokens: a kiosk credential is refused here."""
 
-    authentication_classes = [SessionAuthentication, TokenAuthentication]
+    # Token first, as in REST_FRAMEWORK's default: its WWW-Authenticate header makes "not signed
+    # in" (or a kiosk credential here) a 401; with Session first DRF answered 403 (access matrix).
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated]
 
 

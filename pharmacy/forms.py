@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from pharmacy.models import Medication, Prescription, StockMovement
+from pharmacy.models import Kiosk, Medication, Prescription, StockMovement
 
 
 class ApproveForm(forms.Form):
@@ -89,3 +89,22 @@ class StockAdjustForm(forms.Form):
         ],
     )
     note = forms.CharField(label=_("Note"), max_length=200, required=False)
+
+
+class ReceiveForm(forms.Form):
+    kiosk = forms.ModelChoiceField(label=_("Kiosk"), queryset=Kiosk.objects.none())
+    slot = forms.RegexField(
+        label=_("Slot"), regex=r"^[A-Z][0-9]{1,2}$", max_length=8, help_text=_("e.g. A1")
+    )
+    medication = forms.ModelChoiceField(label=_("Medication"), queryset=Medication.objects.none())
+    lot_number = forms.CharField(label=_("Lot number"), max_length=40)
+    expiry = forms.DateField(label=_("Expiry date"), widget=forms.DateInput(attrs={"type": "date"}))
+    quantity = forms.IntegerField(label=_("Quantity"), min_value=1, max_value=10000)
+
+    def __init__(self, *args, kiosks=None, medications=None, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.fields["kiosk"].queryset = kiosks if kiosks is not None else Kiosk.objects.none()
+        self.fields["medication"].queryset = (
+            medications if medications is not None else Medication.objects.none()
+        )
+        self.fields["medication"].label_from_instance = lambda m: f"{m.name_ko} {m.strength}"

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods
 from accounts.models import Role
 from config.errors import NotFound, ServiceError
 from pharmacy import codes, selectors, services
-from pharmacy.forms import ApproveForm, ReasonForm, RequestForm, StockAdjustForm
+from pharmacy.forms import ApproveForm, ReasonForm, ReceiveForm, RequestForm, StockAdjustForm
 from pharmacy.models import Prescription
 
 
@@ -155,7 +155,22 @@ def _code_for(prescription: Prescription) -> str | None:
 def stock(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
-            if request.POST.get("action") == "resolve_alert":
+            if request.POST.get("action") == "receive":
+                form = _receive_form(request, data=request.POST)
+                if form.is_valid():
+                    services.stock_lot_receive(actor=request.user, **form.cleaned_data)
+                    messages.success(request, _("Stock received."))
+                else:
+                    messages.error(
+                        request,
+                        _("Invalid stock receipt: %(errors)s")
+                        % {
+                            "errors": "; ".join(
+                                f"{k}: {' '.join(v)}" for k, v in form.errors.items()
+                            )
+                        },
+                    )
+            elif request.POST.get("action") == "resolve_alert":
                 services.pharmacy_alert_resolve(
                     user=request.user, alert_id=int(request.POST.get("alert", "0"))
                 )
@@ -185,8 +200,17 @@ def stock(request: HttpRequest) -> HttpResponse:
             "alerts": alerts,
             "open_alert_rows": selectors.open_alerts_for_pharmacy(pharmacy=request.pharmacy),
             "adjust_form": StockAdjustForm(),
+            "receive_form": _receive_form(request),
             **_nav_counts(request),
         },
+    )
+
+
+def _receive_form(request: HttpRequest, data=None) -> ReceiveForm:  # noqa: ANN001
+    return ReceiveForm(
+        data,
+        kiosks=selectors.kiosks_for_pharmacy(pharmacy=request.pharmacy),
+        medications=selectors.medications_for_request(),
     )
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.postgres.expressions import ArraySubquery
+from django.db import connection
 from django.db.models import F, FloatField, OuterRef, Q, Value
 from django.db.models.functions import Cast
 from django.utils.translation import gettext as _
@@ -52,8 +53,11 @@ WEIGHTS = {
     # Urgent: getting there soon matters more than the perfect sub-specialist.
     "urgent": {"distance": 0.45, "specialty": 0.20, "capacity": 0.30, "wait": 0.05},
 }
-DISTANCE_HALF_KM = 25.0  # distance term is 0.5 at this distance
-SLOTS_HALF = 5.0  # capacity term is 0.5 with this many open slots
+# Distance on a log scale: each doubling of the trip costs about the same, near or far (10 km vs
+# 20 km matters as much as 150 vs 300 km to a patient without a car). 1 at the door, 0.75 at
+# 10 km, 0.5 at 40 km, 0 at the largest radius.
+DISTANCE_SCALE_KM = 5.0
+SLOTS_HALF = 2.0  # capacity term is 0.5 with 2 open slots: a few free slots is what matters
 WAIT_HALF_DAYS = 14.0  # wait term is 0.5 at this typical wait
 GENERAL_PARTIAL = 0.5  # general ophthalmology covers a missing sub-specialty at half credit
 
@@ -197,9 +201,21 @@ def _nearest_in_box(lat: float, lon: float, radius_km: float, cap: int) -> list[
         .order_by("approx")
         .values("id")[:cap]
     )
-    codes = Hospital.specialties.through.objects.filter(hospital_id=OuterRef("pk")).values(
-        "specialty__code"
-    )
+    through = Hospital.specialties.through.objects
+    if connection.vendor != "postgresql":
+        # SQLite (the bare-machine `make run`) has no ARRAY subquery: a second query instead.
+        rows = list(
+            Hospital.objects.filter(pk__in=[r["id"] for r in nearest]).order_by().values(*HOSPITAL_COLUMNS)
+        )
+        codes_by_id: dict[int, list[str]] = {}
+        for hid, code in through.filter(hospital_id__in=[r["id"] for r in rows]).values_list(
+            "hospital_id", "specialty__code"
+        ):
+            codes_by_id.setdefault(hid, []).append(code)
+        for row in rows:
+            row["specialty_codes"] = codes_by_id.get(row["id"], [])
+        return rows
+    codes = through.filter(hospital_id=OuterRef("pk")).values("specialty__code")
     return list(
         Hospital.objects.filter(pk__in=nearest)
         .order_by()  # no sort by name: the caller orders by distance and score
@@ -231,7 +247,12 @@ def score_terms(
     if covered < len(required) and SpecialtyCode.GENERAL in has:
         covered += GENERAL_PARTIAL * (len(required) - covered)
     return {
-        "distance": 1.0 / (1.0 + distance_km / DISTANCE_HALF_KM),
+        "distance": max(
+            0.0,
+            1.0
+            - math.log1p(distance_km / DISTANCE_SCALE_KM)
+            / math.log1p(RADII_KM[-1] / DISTANCE_SCALE_KM),
+        ),
         "specialty": covered / len(required) if required else 1.0,
         "capacity": open_slots / (open_slots + SLOTS_HALF),
         "wait": 1.0 / (1.0 + typical_wait_days / WAIT_HALF_DAYS),

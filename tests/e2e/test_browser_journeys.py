@@ -38,8 +38,10 @@ def catalogue() -> dict[str, str]:
 
     po = polib.pofile(str(REPO_ROOT / "locale/ko/LC_MESSAGES/django.po"))
     pairs = {}
+    # Language names are written in their own language in a language switcher.
+    endonyms = {"English", "Korean"}
     for entry in po:
-        if entry.obsolete or entry.msgid_plural or "%" in entry.msgid or not entry.msgstr:
+        if entry.obsolete or entry.msgid_plural or "%" in entry.msgid or not entry.msgstr or entry.msgid in endonyms:
             continue
         # A string that reads the same in both languages (a unit, an acronym) proves nothing.
         if entry.msgstr.strip() != entry.msgid.strip() and len(entry.msgid) > 2:
@@ -117,9 +119,12 @@ def check_page(page, lang: str, shot, name: str) -> None:
     assert axe_problems(page) == [], page.url
 
 
-def new_page(chromium, live_server, viewport: str):
+def new_page(chromium, live_server, viewport: str, locale: str = "ko-KR"):
+    """A fresh browser (no cookies). The browser's own language is Korean unless told otherwise,
+    so an English page proves the user's choice was applied."""
     context = chromium.new_context(
         viewport=VIEWPORTS[viewport],
+        locale=locale,
         base_url=live_server.url,
         # The portal sends a strict CSP; axe-core is injected as an inline script by the test.
         bypass_csp=True,
@@ -130,8 +135,8 @@ def new_page(chromium, live_server, viewport: str):
     return context.new_page()
 
 
-def sign_in(page, username: str, lang: str) -> None:
-    page.goto("/accounts/login/")
+def sign_in(page, username: str, lang: str, next_url: str = "") -> None:
+    page.goto("/accounts/login/" + (f"?next={next_url}" if next_url else ""))
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
     page.click("main button[type=submit]")
@@ -157,6 +162,29 @@ def wait_for(predicate, timeout: float = 90, step: float = 0.5, what: str = ""):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def submit_screening(page, fundus_file: Path, symptoms: list[str], worker):
+    """Upload the same fundus photo for both eyes with these symptoms; wait for the result page
+    (htmx polls the status and reloads the page) and for both heatmaps to load."""
+    from screening.models import Screening
+
+    page.set_input_files("#id_right_image", str(fundus_file))
+    page.set_input_files("#id_left_image", str(fundus_file))
+    for symptom in symptoms:
+        page.check(f"input[name=symptoms][value={symptom}]")
+    page.click("form.form button[type=submit]")
+    page.wait_for_url(re.compile(r"/screening/screenings/\d+/$"))
+    screening_id = int(re.search(r"/screenings/(\d+)/$", page.url).group(1))
+    page.wait_for_selector("section.outcome", timeout=RESULT_TIMEOUT_MS)
+    screening = Screening.objects.get(pk=screening_id)
+    assert screening.status == "completed", worker.log_text()[-3000:]
+    heatmaps = page.locator("img[src*='/screening/heatmaps/']")
+    assert heatmaps.count() == 2
+    for i in range(2):
+        heatmaps.nth(i).scroll_into_view_if_needed()
+        page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=heatmaps.nth(i).element_handle())
+    return screening
+
+
 @pytest.fixture
 def demo(live_server, monkeypatch):
     """The demo users, sites, pharmacy, kiosks and hospitals (no screenings) in the live database."""
@@ -179,16 +207,15 @@ def test_every_role_completes_its_journey_in_the_browser(
 ):
     from accounts.models import User
     from pharmacy.management.commands.seed_demo_pharmacy import demo_kiosk_secret
-    from pharmacy.models import Kiosk, Prescription, StockLot
+    from pharmacy.models import Kiosk, Prescription
     from referrals.models import HospitalStaffMembership, Referral
-    from screening.models import Screening
 
     shot = shots(lang, viewport)
 
     # 1. The health worker signs in, (in English: switches the language), registers a patient.
     page = new_page(chromium, live_server, viewport)
     page.goto("/accounts/login/")
-    check_page(page, "ko", shot, "login")  # Korean is the default before anyone signs in
+    check_page(page, "ko", shot, "login")  # the browser is set to Korean
     sign_in(page, "chw", lang)
     assert User.objects.get(username="chw").preferred_language == lang
     check_page(page, lang, shot, "worklist")
@@ -207,27 +234,28 @@ def test_every_role_completes_its_journey_in_the_browser(
     page.wait_for_url(re.compile(r"/screening/patients/\d+/$"))
     check_page(page, lang, shot, "patient")
 
-    # 2. Both eyes are photographed and uploaded; the real worker analyses them.
+    # 2. Both eyes are photographed and uploaded for gritty, dry eyes; the real worker analyses
+    #    them. The photo shows no disease, so the protocol proposes eye drops (triage "medication").
     page.click("a[href$='/screenings/new/']")
     check_page(page, lang, shot, "screening-form")
-    page.set_input_files("#id_right_image", str(fundus_file))
-    page.set_input_files("#id_left_image", str(fundus_file))
-    page.check("input[name=symptoms][value=dryness]")
-    page.click("form.form button[type=submit]")
-    page.wait_for_url(re.compile(r"/screening/screenings/\d+/$"))
-    screening_id = int(re.search(r"/screenings/(\d+)/$", page.url).group(1))
-    # htmx polls the status and reloads the page once the result exists.
-    page.wait_for_selector("section.outcome", timeout=RESULT_TIMEOUT_MS)
-    screening = Screening.objects.get(pk=screening_id)
-    assert screening.status == "completed", celery_worker_process.log_text()[-3000:]
-    heatmaps = page.locator("img[src*='/screening/heatmaps/']")
-    assert heatmaps.count() == 2
-    for i in range(2):
-        heatmaps.nth(i).scroll_into_view_if_needed()
-        page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=heatmaps.nth(i).element_handle())
-    assert screening.is_referable, screening.triage
+    tab_to(page, "form.form button[type=submit]")
+    dry = submit_screening(page, fundus_file, ["dryness"], celery_worker_process)
+    assert dry.triage == "medication", dry.reasons
+    proposal = wait_for(
+        lambda: Prescription.objects.filter(screening=dry).first(), what="the proposed prescription"
+    )
+    assert proposal.status == "pending_approval" and proposal.source == "rule"
+    page.reload()
+    assert page.locator(".pharmacy-panel .badge").count() == 1
+    check_page(page, lang, shot, "result-medication")
 
-    # 3. The referral panel appears (the referrals worker ranks hospitals); the worker sends it.
+    # 3. At a later visit the patient's vision is blurred: referable. The referral panel appears
+    #    (the referrals worker ranks hospitals) and the health worker sends it.
+    page.goto(f"/screening/patients/{dry.patient_id}/")
+    page.click("a[href$='/screenings/new/']")
+    blurred = submit_screening(page, fundus_file, ["blurred_vision"], celery_worker_process)
+    assert blurred.triage == "referable", blurred.reasons
+
     def referral_link():
         page.reload()
         link = page.locator(".ref-panel a[href^='/referrals/']")
@@ -235,32 +263,26 @@ def test_every_role_completes_its_journey_in_the_browser(
 
     link = wait_for(referral_link, timeout=90, step=1.5, what="the referral proposal")
     page.evaluate("window.scrollTo(0, 0)")
-    check_page(page, lang, shot, "result")
+    check_page(page, lang, shot, "result-referral")
     link.first.click()
     page.wait_for_url(re.compile(r"/referrals/\d+/$"))
     check_page(page, lang, shot, "referral-proposal")
-    page.click("form[action$='/send/'] button[type=submit]")
-    referral = Referral.objects.get(screening_id=screening_id)
+    tab_to(page, "form[action$='/send/'] button[type=submit]")
+    page.keyboard.press("Enter")
+    referral = Referral.objects.get(screening=blurred)
     wait_for(lambda: Referral.objects.get(pk=referral.pk).status == "sent", what="referral sent")
     referral.refresh_from_db()
     # The demo hospital account belongs to one hospital; it works at the one chosen here.
     HospitalStaffMembership.objects.filter(user__username="hospital").update(hospital=referral.hospital_id)
-
-    # 4. The health worker asks the pharmacist for eye drops for the dryness.
-    page.goto(f"/screening/screenings/{screening_id}/")
-    page.click(".pharmacy-panel a[href*='/pharmacy/request/']")
-    check_page(page, lang, shot, "medication-request")
-    kiosk = Kiosk.objects.get(kiosk_id="K-DEMO-1")
-    stocked = StockLot.objects.filter(kiosk=kiosk, quantity__gt=0, medication__category__kiosk_dispensable=True)
-    page.select_option("#id_medication", str(stocked.first().medication_id))
-    page.fill("#id_quantity", "1")
-    page.click("main form button[type=submit]")
-    page.wait_for_url(f"**/screening/screenings/{screening_id}/")
-    prescription = Prescription.objects.get(screening_id=screening_id)
-    assert prescription.status == "pending"
     page.context.close()
+    prescription = proposal
+    # A demo kiosk that stocks the proposed medicine.
+    kiosk = Kiosk.objects.filter(
+        lots__medication__in=prescription.items.values("medication"), lots__quantity__gt=0
+    ).order_by("kiosk_id").first()
+    assert kiosk is not None
 
-    # 5. The pharmacist approves it from the queue.
+    # 4. The pharmacist approves it from the queue.
     page = new_page(chromium, live_server, viewport)
     sign_in(page, "pharmacist", lang)
     check_page(page, lang, shot, "pharmacist-queue")
@@ -275,7 +297,7 @@ def test_every_role_completes_its_journey_in_the_browser(
     assert prescription.status == "approved"
     page.context.close()
 
-    # 6. The patient types the code at the kiosk (the simulator talks to the real kiosk API).
+    # 5. The patient types the code at the kiosk (the simulator talks to the real kiosk API).
     page = new_page(chromium, live_server, viewport)
     page.goto("/pharmacy/kiosk-simulator/")
     use_language(page, lang)
@@ -297,7 +319,7 @@ def test_every_role_completes_its_journey_in_the_browser(
     wait_for(lambda: Prescription.objects.get(pk=prescription.pk).status == "dispensed", what="dispensed")
     page.context.close()
 
-    # 7. Hospital staff accept the referral and book an appointment.
+    # 6. Hospital staff accept the referral and book an appointment.
     page = new_page(chromium, live_server, viewport)
     sign_in(page, "hospital", lang)
     check_page(page, lang, shot, "hospital-inbox")
@@ -309,8 +331,8 @@ def test_every_role_completes_its_journey_in_the_browser(
     wait_for(lambda: Referral.objects.get(pk=referral.pk).status == "accepted", what="accepted")
     page.context.close()
 
-    # 8. The health worker signs in again (the language choice is remembered on the account)
-    #    and sees the booked appointment and the dispensed medicine.
+    # 7. The health worker signs in again on a fresh Korean browser: the language choice is
+    #    remembered on the account. They see the booked appointment and the dispensed medicine.
     page = new_page(chromium, live_server, viewport)
     page.goto("/accounts/login/")
     page.fill("#id_username", "chw")
@@ -318,7 +340,7 @@ def test_every_role_completes_its_journey_in_the_browser(
     page.click("main button[type=submit]")
     page.wait_for_url(re.compile(r"/screening/$"))
     assert page.evaluate("document.documentElement.lang") == lang
-    page.goto(f"/screening/screenings/{screening_id}/")
+    page.goto(f"/screening/screenings/{blurred.id}/")
     panel = page.locator(".ref-panel").inner_text()
     accepted_label = {"ko": catalogue()["Accepted (appointment booked)"], "en": "Accepted (appointment booked)"}
     assert accepted_label[lang] in panel, panel
@@ -327,10 +349,12 @@ def test_every_role_completes_its_journey_in_the_browser(
         assert f"{appointment.year}년 {appointment.month}월 {appointment.day}일" in panel, panel
     else:
         assert f"{appointment.day}, {appointment.year}" in panel, panel
+    check_page(page, lang, shot, "result-referral-accepted")
+    page.goto(f"/screening/screenings/{dry.id}/")
     pharmacy_panel = page.locator(".pharmacy-panel").inner_text()
     dispensed = {"ko": catalogue()["Dispensed"], "en": "Dispensed"}[lang]
     assert dispensed in pharmacy_panel, pharmacy_panel
-    check_page(page, lang, shot, "result-after")
+    check_page(page, lang, shot, "result-medication-dispensed")
     page.context.close()
 
 
@@ -360,8 +384,7 @@ def test_main_pages_are_translated_and_accessible(lang, viewport, chromium, live
                                 ("hospital", "/referrals/", "hospital-inbox"),
                                 ("admin", "/dashboard/", "dashboard")]:
         page = new_page(chromium, live_server, viewport)
-        sign_in(page, username, lang)
-        page.goto(url)
+        sign_in(page, username, lang, next_url=url)
         check_page(page, lang, shot, name)
         page.context.close()
     page = new_page(chromium, live_server, viewport)

@@ -265,3 +265,35 @@ def test_kiosk_simulator_script_dispenses_through_the_real_api(
     assert prescription.status == ("dispensed" if mode == "complete" else "approved")
     assert lot.quantity == (1 if mode == "complete" else 2)
     assert KioskCallRequest.objects.filter(kiosk=kiosk).count() == 1
+
+
+def test_pharmacist_receives_stock_on_the_stock_page(client, pharmacist, kiosk, medication):
+    from pharmacy.models import StockLot
+
+    client.force_login(pharmacist)
+    assert "Receive stock" in client.get("/pharmacy/stock/").content.decode()
+    expiry = (timezone.localdate() + dt.timedelta(days=200)).isoformat()
+    form = {
+        "action": "receive",
+        "kiosk": kiosk.pk,
+        "slot": "B3",
+        "medication": medication.pk,
+        "lot_number": "R-1",
+        "expiry": expiry,
+        "quantity": 12,
+    }
+    client.post("/pharmacy/stock/", {**form, "quantity": -3})
+    assert not StockLot.objects.exists()
+    other_kiosk = kiosk_for_other_pharmacy()
+    client.post("/pharmacy/stock/", {**form, "kiosk": other_kiosk.pk})
+    assert not StockLot.objects.exists()
+    client.post("/pharmacy/stock/", form)
+    lot = StockLot.objects.get()
+    assert (lot.kiosk, lot.slot, lot.quantity) == (kiosk, "B3", 12)
+    assert lot.movements.get().actor == pharmacist
+
+
+def kiosk_for_other_pharmacy():
+    from tests.pharmacy.factories import kiosk_for
+
+    return kiosk_for(PharmacyFactory(), "elsewhere")[0]

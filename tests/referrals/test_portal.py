@@ -169,3 +169,22 @@ def test_admin_referral_page_shows_the_history_inline(client):
     client.force_login(AdminFactory())
     html = client.get(f"/admin/referrals/referral/{referral.pk}/change/").content.decode()
     assert "No retina clinic" in html
+
+
+def test_inbox_query_count_does_not_grow_with_rows(client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from referrals.models import Referral
+
+    hospital = HospitalFactory()
+    client.force_login(HospitalStaffFactory(hospital=hospital))
+    client.get("/referrals/")  # the first request of a session does its own bookkeeping
+    counts = []
+    for rows in (1, 6):
+        while Referral.objects.count() < rows:
+            ReferralFactory(hospital=hospital)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get("/referrals/?show=all").status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1]

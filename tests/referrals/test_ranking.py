@@ -180,16 +180,47 @@ def test_urgent_cases_weigh_open_slots_and_distance_more_than_wait():
 
 
 def test_score_formula_matches_the_documented_example():
-    # docs/referrals.md: 10 km, retina needed and present, 5 open slots, 14-day wait, routine.
+    # docs/referrals.md: 10 km, retina needed and present, 2 open slots, 14-day wait, routine.
     terms = ranking.score_terms(
-        distance_km=10.0, required=["retina"], has={"retina"}, open_slots=5, typical_wait_days=14
+        distance_km=10.0, required=["retina"], has={"retina"}, open_slots=2, typical_wait_days=14
     )
     assert terms == pytest.approx(
-        {"distance": 1 / 1.4, "specialty": 1.0, "capacity": 0.5, "wait": 0.5}
+        {"distance": 0.75, "specialty": 1.0, "capacity": 0.5, "wait": 0.5}
     )
-    assert ranking.score(terms, urgent=False) == pytest.approx(
-        100 * (0.35 / 1.4 + 0.35 + 0.15 * 0.5 + 0.15 * 0.5), abs=0.01
+    assert ranking.score(terms, urgent=False) == pytest.approx(76.25)
+    assert ranking.score(terms, urgent=True) == pytest.approx(
+        100 * (0.45 * 0.75 + 0.2 + 0.3 * 0.5 + 0.05 * 0.5)
     )
+    # The distance term halves at 40 km and reaches 0 at the largest radius (400 km).
+    for km, expected in ((0, 1.0), (40, 0.5), (400, 0.0), (1000, 0.0)):
+        assert ranking.score_terms(
+            distance_km=km, required=["general"], has=set(), open_slots=0, typical_wait_days=0
+        )["distance"] == pytest.approx(expected)
+
+
+@pytest.mark.django_db
+def test_a_near_hospital_beats_a_far_one_with_more_slots_for_an_urgent_rural_patient():
+    # Yanggu (rural Gangwon): Kangwon University Hospital in Chuncheon 34 km with 4 slots vs a big
+    # Seoul eye hospital 116 km away with 30.
+    chuncheon = HospitalFactory(
+        latitude=37.8700,
+        longitude=127.7440,
+        specialties=["retina"],
+        open_slots=4,
+        typical_wait_days=9,
+    )
+    HospitalFactory(
+        latitude=37.5190,
+        longitude=126.9050,
+        specialties=["retina"],
+        open_slots=30,
+        typical_wait_days=7,
+    )
+    result = ranking.rank_hospitals(
+        latitude=38.1100, longitude=127.9900, required=["retina"], urgent=True
+    )
+    assert result.candidates[0].hospital_id == chuncheon.pk
+    assert result.candidates[0].distance_km == pytest.approx(34.3, abs=0.2)
 
 
 @pytest.mark.parametrize(

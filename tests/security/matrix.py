@@ -68,9 +68,17 @@ class Entry:
     list_of: str | None = None  # list endpoint: the object type of its rows (zero foreign rows)
 
     def expected(self, actor: str, kind: str, method: str) -> str:
-        spec = self.expect.get(f"{actor}:{method}") or self.expect.get(actor)
-        if spec is None:
-            spec = self.expect.get({"hw_a": "hw", "hw_b": "hw", "staff_a": "staff", "staff_b": "staff"}.get(actor, ""))
+        group = {"hw_a": "hw", "hw_b": "hw", "staff_a": "staff", "staff_b": "staff"}.get(
+            actor, actor
+        )
+        spec = next(
+            (
+                self.expect[k]
+                for k in (f"{actor}:{method}", actor, f"{group}:{method}", group)
+                if k in self.expect
+            ),
+            None,
+        )
         if spec is None:
             spec = DEFAULTS[self.kind][actor]
         tokens = spec.split()
@@ -83,26 +91,69 @@ class Entry:
 
 # Per endpoint kind, what each actor gets when the entry says nothing else.
 DEFAULTS: dict[str, dict[str, str]] = {
-    "portal": {"anonymous": "login", "kiosk": "login", "hw_a": "403", "hw_b": "403", "pharmacist": "403",
-               "staff_a": "403", "staff_b": "403", "admin": "403"},
-    "api": {"anonymous": "401", "kiosk": "401", "hw_a": "404", "hw_b": "404", "pharmacist": "404",
-            "staff_a": "404", "staff_b": "404", "admin": "ok ok 404"},
-    "kiosk": {"anonymous": "401", "kiosk": "ok 404 404", "hw_a": "401", "hw_b": "401", "pharmacist": "401",
-              "staff_a": "401", "staff_b": "401", "admin": "401"},
+    "portal": {
+        "anonymous": "login",
+        "kiosk": "login",
+        "hw_a": "403",
+        "hw_b": "403",
+        "pharmacist": "403",
+        "staff_a": "403",
+        "staff_b": "403",
+        "admin": "403",
+    },
+    "api": {
+        "anonymous": "401",
+        "kiosk": "401",
+        "hw_a": "404",
+        "hw_b": "404",
+        "pharmacist": "404",
+        "staff_a": "404",
+        "staff_b": "404",
+        "admin": "ok ok 404",
+    },
+    "kiosk": {
+        "anonymous": "401",
+        "kiosk": "ok 404 404",
+        "hw_a": "401",
+        "hw_b": "401",
+        "pharmacist": "401",
+        "staff_a": "401",
+        "staff_b": "401",
+        "admin": "401",
+    },
     "public": dict.fromkeys(ACTORS, "ok"),
-    "file": {"anonymous": "401", "kiosk": "401", "hw_a": "ok 404 404", "hw_b": "ok 404 404",
-             "pharmacist": "ok 404 404", "staff_a": "ok 404 404", "staff_b": "ok 404 404",
-             "admin": "ok ok 404"},
-    "admin": {"anonymous": "admin_login", "kiosk": "admin_login", "hw_a": "admin_login",
-              "hw_b": "admin_login", "pharmacist": "admin_login", "staff_a": "admin_login",
-              "staff_b": "admin_login", "admin": "ok ok ok"},
+    "file": {
+        "anonymous": "401",
+        "kiosk": "401",
+        "hw_a": "ok 404 404",
+        "hw_b": "ok 404 404",
+        "pharmacist": "ok 404 404",
+        "staff_a": "ok 404 404",
+        "staff_b": "ok 404 404",
+        "admin": "ok ok 404",
+    },
+    "admin": {
+        "anonymous": "admin_login",
+        "kiosk": "admin_login",
+        "hw_a": "admin_login",
+        "hw_b": "admin_login",
+        "pharmacist": "admin_login",
+        "staff_a": "admin_login",
+        "staff_b": "admin_login",
+        "admin": "ok",
+    },
 }
 
 OWN = "ok 404 404"
 
 
 def _counselling() -> dict:
-    block = {"dose": "1 drop", "frequency": "4 times a day", "duration": "2 weeks", "warnings": "none"}
+    block = {
+        "dose": "1 drop",
+        "frequency": "4 times a day",
+        "duration": "2 weeks",
+        "warnings": "none",
+    }
     return {"ko": block, "en": block}
 
 
@@ -110,7 +161,9 @@ def _jpeg() -> bytes:
     import cv2
     from skimage import data
 
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(data.retina(), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    ok, buf = cv2.imencode(
+        ".jpg", cv2.cvtColor(data.retina(), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90]
+    )
     assert ok
     return buf.tobytes()
 
@@ -127,14 +180,38 @@ def retina_jpeg() -> io.BytesIO:
 
 
 E = Entry
+# Valid for every referral transition (each serializer ignores the fields it does not know).
+REFERRAL_BODY = {
+    "reason": "matrix",
+    "note": "matrix",
+    "diagnosis": "matrix",
+    "appointment_at": "2030-01-15T10:00:00+09:00",
+    "appointment": "2030-01-15T10:00",
+}
 MATRIX: list[Entry] = [
     # --- accounts and the home page ---
+    # The home page redirects each role to its portal.
     E("home", "portal", expect={"hw": "ok", "pharmacist": "ok", "staff": "ok", "admin": "ok"}),
     E("accounts:login", "public", ("GET", "POST"), body=lambda w, i: {}),
-    E("accounts:logout", "public", ("POST",), body=lambda w, i: {}),
-    E("accounts:set_language", "public", ("POST",), body=lambda w, i: {"language": "en", "next": "/"}),
+    E(
+        "accounts:logout",
+        "public",
+        ("POST",),
+        body=lambda w, i: {},
+        expect=dict.fromkeys(ACTORS, "login"),
+    ),
+    E(
+        "accounts:set_language",
+        "public",
+        ("POST",),
+        body=lambda w, i: {"language": "en", "next": "/"},
+    ),
     E("accounts:otp_setup", "portal", expect={"pharmacist": "ok", "admin": "ok"}),
-    E("accounts:otp_verify", "portal", expect={"hw": "ok", "pharmacist": "ok", "staff": "ok", "admin": "ok"}),
+    E(
+        "accounts:otp_verify",
+        "portal",
+        expect={"hw": "ok", "pharmacist": "ok", "staff": "ok", "admin": "ok"},
+    ),
     E("api-token", "public", ("POST",), body=lambda w, i: {}),
     E("api-schema", "public"),
     E("api-docs", "public"),
@@ -142,109 +219,354 @@ MATRIX: list[Entry] = [
     # --- screening portal ---
     E("screening:worklist", "portal", expect={"hw": "ok", "admin": "ok"}, list_of="screening"),
     E("screening:patient_list", "portal", expect={"hw": "ok", "admin": "ok"}, list_of="patient"),
-    E("screening:patient_create", "portal", ("GET", "POST"), body=lambda w, i: {},
-      expect={"hw": "ok", "admin": "ok"}),
-    E("screening:patient_detail", "portal", obj="patient", arg="patient_id",
-      expect={"hw": OWN, "admin": "ok ok 404", "pharmacist": "404", "staff": "404"}),
-    E("screening:screening_create", "portal", ("GET", "POST"), obj="patient", arg="patient_id",
-      body=lambda w, i: {}, expect={"hw": OWN, "admin": "ok ok 404", "pharmacist": "404", "staff": "404"}),
-    E("screening:screening_detail", "portal", obj="screening", arg="screening_id",
-      expect={"hw": OWN, "admin": "ok ok 404", "pharmacist": "404", "staff": "404"}),
-    E("screening:screening_status", "portal", obj="screening", arg="screening_id",
-      expect={"hw": OWN, "admin": "ok ok 404", "pharmacist": "404", "staff": "404"}),
+    E(
+        "screening:patient_create",
+        "portal",
+        ("GET", "POST"),
+        body=lambda w, i: {},
+        expect={"hw": "ok", "admin": "ok"},
+    ),
+    E(
+        "screening:patient_detail",
+        "portal",
+        obj="patient",
+        arg="patient_id",
+        expect={"hw": OWN, "admin": "ok ok 404", "pharmacist": "404", "staff": "404"},
+    ),
+    E(
+        "screening:screening_create",
+        "portal",
+        ("GET", "POST"),
+        obj="patient",
+        arg="patient_id",
+        body=lambda w, i: {},
+        expect={"hw": OWN, "admin": "ok ok 404", "pharmacist": "404", "staff": "404"},
+    ),
+    E(
+        "screening:screening_detail",
+        "portal",
+        obj="screening",
+        arg="screening_id",
+        expect={"hw": OWN, "admin": "ok ok 404", "pharmacist": "404", "staff": "404"},
+    ),
+    E(
+        "screening:screening_status",
+        "portal",
+        obj="screening",
+        arg="screening_id",
+        expect={"hw": OWN, "admin": "ok ok 404", "pharmacist": "404", "staff": "404"},
+    ),
     E("screening:image_file", "file", obj="image", arg="image_id"),
     E("screening:heatmap_file", "file", obj="result", arg="result_id"),
     # --- screening API ---
-    E("api-patients", "api", ("GET", "POST"), list_of="patient",
-      body=lambda w, i: {"name": "Matrix Kim", "birth_date": "1950-01-01", "sex": "F", "consent_given": True},
-      expect={"hw": "ok", "admin": "ok", "pharmacist:GET": "ok", "staff:GET": "ok",
-              "pharmacist:POST": "403", "staff:POST": "403"}),
+    E(
+        "api-patients",
+        "api",
+        ("GET", "POST"),
+        list_of="patient",
+        body=lambda w, i: {
+            "name": "Matrix Kim",
+            "birth_date": "1950-01-01",
+            "sex": "F",
+            "consent_given": True,
+        },
+        expect={
+            "hw": "ok",
+            "pharmacist:GET": "ok",
+            "staff:GET": "ok",
+            "admin:GET": "ok",
+            "pharmacist:POST": "403",
+            "staff:POST": "403",
+            "admin:POST": "403",
+        },
+    ),
     E("api-patient", "api", obj="patient", arg="patient_id", expect={"hw": OWN}),
-    E("api-screenings", "api", ("GET",), list_of="screening",
-      expect={"hw": "ok", "admin": "ok", "pharmacist": "ok", "staff": "ok"}),
+    E(
+        "api-screenings",
+        "api",
+        ("GET",),
+        list_of="screening",
+        expect={"hw": "ok", "admin": "ok", "pharmacist": "ok", "staff": "ok"},
+    ),
     # The submission names its patient in the body: a real photo, so that only access decides.
-    E("api-screenings", "api", ("POST",), obj="patient", where="body", arg="patient",
-      body=lambda w, i: {"patient": i, "left_image": retina_jpeg()}, multipart=True,
-      expect={"hw": OWN, "admin": "403", "pharmacist": "403", "staff": "403"}),
+    E(
+        "api-screenings",
+        "api",
+        ("POST",),
+        obj="patient",
+        where="body",
+        arg="patient",
+        body=lambda w, i: {"patient": i, "left_image": retina_jpeg()},
+        multipart=True,
+        expect={"hw": OWN, "admin": "403", "pharmacist": "403", "staff": "403"},
+    ),
     E("api-screening", "api", obj="screening", arg="screening_id", expect={"hw": OWN}),
     E("api-screening-fhir", "api", obj="screening", arg="screening_id", expect={"hw": OWN}),
     # --- pharmacy portal ---
     E("pharmacy:queue", "portal", expect={"pharmacist": "ok"}, list_of="prescription"),
-    E("pharmacy:prescription_detail", "portal", ("GET", "POST"), obj="prescription", arg="prescription_id",
-      body=lambda w, i: {"action": "reject", "reason": ""}, expect={"pharmacist": OWN}),
-    E("pharmacy:prescription_qr", "portal", obj="prescription", arg="prescription_id",
-      expect={"pharmacist": OWN, "hw": OWN, "staff": "404", "admin": "ok ok 404"}),
-    E("pharmacy:stock", "portal", ("GET", "POST"), body=lambda w, i: {}, expect={"pharmacist": "ok"}),
+    E(
+        "pharmacy:prescription_detail",
+        "portal",
+        ("GET", "POST"),
+        obj="prescription",
+        arg="prescription_id",
+        body=lambda w, i: {"action": "reject", "reason": ""},
+        expect={"pharmacist": OWN},
+    ),  # others: 403 (role)
+    E(
+        "pharmacy:prescription_qr",
+        "portal",
+        obj="prescription",
+        arg="prescription_id",
+        expect={"pharmacist": OWN, "hw": OWN, "staff": "404", "admin": "ok ok 404"},
+    ),
+    E(
+        "pharmacy:stock",
+        "portal",
+        ("GET", "POST"),
+        body=lambda w, i: {},
+        expect={"pharmacist": "ok"},
+    ),
     E("pharmacy:dispenses", "portal", expect={"pharmacist": "ok"}),
-    E("pharmacy:calls", "portal", ("GET", "POST"), body=lambda w, i: {}, expect={"pharmacist": "ok"}),
-    E("pharmacy:request", "portal", ("GET", "POST"), obj="screening", where="query", arg="screening",
-      body=lambda w, i: {}, expect={"hw": OWN}),
+    E(
+        "pharmacy:calls",
+        "portal",
+        ("GET", "POST"),
+        body=lambda w, i: {},
+        expect={"pharmacist": "ok"},
+    ),
+    E(
+        "pharmacy:request",
+        "portal",
+        ("GET", "POST"),
+        obj="screening",
+        where="query",
+        arg="screening",
+        body=lambda w, i: {},
+        expect={"hw": OWN},
+    ),
     E("pharmacy:kiosk_simulator", "public"),
     # --- pharmacy API (staff) ---
-    E("pharmacy-prescription-list", "api", list_of="prescription",
-      expect={"pharmacist": "ok", "hw": "ok", "staff": "ok", "admin": "ok"}),
-    E("pharmacy-prescription-request", "api", ("POST",), obj="screening", where="body", arg="screening",
-      body=lambda w, i: {"screening": i, "medication": w["medication"], "quantity": 1},
-      expect={"hw": OWN, "pharmacist": "403", "staff": "403", "admin": "403"}),
-    E("pharmacy-prescription-detail", "api", obj="prescription", arg="prescription_id",
-      expect={"pharmacist": OWN, "hw": OWN}),
-    E("pharmacy-prescription-approve", "api", ("POST",), obj="prescription", arg="prescription_id",
-      body=lambda w, i: {"counselling": _counselling(), "acknowledge_warnings": True},
-      expect={"pharmacist": OWN, "hw": "403", "staff": "403", "admin": "403"}),
-    E("pharmacy-prescription-reject", "api", ("POST",), obj="prescription", arg="prescription_id",
-      body=lambda w, i: {"reason": "matrix"},
-      expect={"pharmacist": OWN, "hw": "403", "staff": "403", "admin": "403"}),
-    E("pharmacy-prescription-cancel", "api", ("POST",), obj="prescription", arg="prescription_id",
-      body=lambda w, i: {"reason": "matrix"},
-      expect={"pharmacist": OWN, "hw": OWN, "staff": "403", "admin": "403"}),
-    E("pharmacy-prescription-fhir", "api", obj="prescription", arg="prescription_id",
-      expect={"pharmacist": OWN, "hw": OWN}),
-    E("pharmacy-medication-list", "api", expect={"hw": "ok", "pharmacist": "ok", "staff": "ok", "admin": "ok"}),
+    E(
+        "pharmacy-prescription-list",
+        "api",
+        list_of="prescription",
+        expect={"pharmacist": "ok", "hw": "ok", "staff": "ok", "admin": "ok"},
+    ),
+    E(
+        "pharmacy-prescription-request",
+        "api",
+        ("POST",),
+        obj="screening",
+        where="body",
+        arg="screening",
+        body=lambda w, i: {"screening": i, "medication": w["medication"], "quantity": 1},
+        expect={"hw": OWN, "pharmacist": "403", "staff": "403", "admin": "403"},
+    ),
+    E(
+        "pharmacy-prescription-detail",
+        "api",
+        obj="prescription",
+        arg="prescription_id",
+        expect={"pharmacist": OWN, "hw": OWN},
+    ),
+    E(
+        "pharmacy-prescription-approve",
+        "api",
+        ("POST",),
+        obj="prescription",
+        arg="prescription_id",
+        body=lambda w, i: {"counselling": _counselling(), "acknowledge_warnings": True},
+        expect={"pharmacist": OWN, "hw": "403", "staff": "403", "admin": "403"},
+    ),
+    E(
+        "pharmacy-prescription-reject",
+        "api",
+        ("POST",),
+        obj="prescription",
+        arg="prescription_id",
+        body=lambda w, i: {"reason": "matrix"},
+        expect={"pharmacist": OWN, "hw": "403", "staff": "403", "admin": "403"},
+    ),
+    E(
+        "pharmacy-prescription-cancel",
+        "api",
+        ("POST",),
+        obj="prescription",
+        arg="prescription_id",
+        body=lambda w, i: {"reason": "matrix"},
+        expect={"pharmacist": OWN, "hw": OWN, "staff": "403", "admin": "403"},
+    ),
+    E(
+        "pharmacy-prescription-fhir",
+        "api",
+        obj="prescription",
+        arg="prescription_id",
+        expect={"pharmacist": OWN, "hw": OWN},
+    ),
+    E(
+        "pharmacy-medication-list",
+        "api",
+        expect={"hw": "ok", "pharmacist": "ok", "staff": "ok", "admin": "ok"},
+    ),
     # --- kiosk API ---
     E("pharmacy-kiosk-heartbeat", "kiosk", ("POST",), body=lambda w, i: {}),
-    E("pharmacy-kiosk-dispense", "kiosk", ("POST",), obj="code", where="body", arg="code",
-      body=lambda w, i: {"code": i}),
-    E("pharmacy-kiosk-dispense-confirm", "kiosk", ("POST",), obj="dispense", arg="dispense_id",
-      body=lambda w, i: {}),
-    E("pharmacy-kiosk-dispense-complete", "kiosk", ("POST",), obj="dispense", arg="dispense_id",
-      body=lambda w, i: {}),
-    E("pharmacy-kiosk-dispense-fail", "kiosk", ("POST",), obj="dispense", arg="dispense_id",
-      body=lambda w, i: {"reason": "jam"}),
+    E(
+        "pharmacy-kiosk-dispense",
+        "kiosk",
+        ("POST",),
+        obj="code",
+        where="body",
+        arg="code",
+        body=lambda w, i: {"code": i},
+    ),
+    E(
+        "pharmacy-kiosk-dispense-confirm",
+        "kiosk",
+        ("POST",),
+        obj="dispense",
+        arg="dispense_id",
+        body=lambda w, i: {},
+    ),
+    E(
+        "pharmacy-kiosk-dispense-complete",
+        "kiosk",
+        ("POST",),
+        obj="dispense",
+        arg="dispense_id",
+        body=lambda w, i: {},
+    ),
+    E(
+        "pharmacy-kiosk-dispense-fail",
+        "kiosk",
+        ("POST",),
+        obj="dispense",
+        arg="dispense_id",
+        body=lambda w, i: {"reason": "jam"},
+    ),
     E("pharmacy-kiosk-call-request", "kiosk", ("POST",), body=lambda w, i: {}),
     # --- referrals portal ---
-    E("referrals:inbox", "portal", expect={"hw": "ok", "staff": "ok", "admin": "ok", "pharmacist": "404"},
-      list_of="referral"),
-    E("referrals:detail", "portal", obj="referral", arg="referral_id",
-      expect={"hw": OWN, "staff": OWN, "admin": "ok ok 404", "pharmacist": "404"}),
+    E(
+        "referrals:inbox",
+        "portal",
+        expect={"hw": "ok", "staff": "ok", "admin": "ok", "pharmacist": "404"},
+        list_of="referral",
+    ),
+    E(
+        "referrals:detail",
+        "portal",
+        obj="referral",
+        arg="referral_id",
+        expect={"hw": OWN, "staff": OWN, "admin": "ok ok 404", "pharmacist": "404"},
+    ),
+    # Transitions: the lookup is scoped first (another organisation's referral, or one the role
+    # cannot see, is a 404); then the service checks the role (403 on a visible referral).
+    E(
+        "referrals:send",
+        "portal",
+        ("POST",),
+        obj="referral",
+        arg="referral_id",
+        body=lambda w, i: REFERRAL_BODY,
+        expect={"hw": OWN, "staff": "404", "admin": "ok ok 404", "pharmacist": "404"},
+    ),
     *[
-        E(f"referrals:{action}", "portal", ("POST",), obj="referral", arg="referral_id",
-          body=lambda w, i: {"reason": "matrix", "note": "matrix"},
-          expect={"hw": OWN, "staff": OWN, "admin": "404", "pharmacist": "404"})
-        for action in ("send", "accept", "decline", "attended", "no_show", "complete", "cancel")
+        E(
+            f"referrals:{action}",
+            "portal",
+            ("POST",),
+            obj="referral",
+            arg="referral_id",
+            body=lambda w, i: REFERRAL_BODY,
+            expect={"hw": "403 404 404", "staff": OWN, "admin": "403 403 404", "pharmacist": "404"},
+        )
+        for action in ("accept", "decline", "attended", "no_show", "complete")
     ],
+    E(
+        "referrals:cancel",
+        "portal",
+        ("POST",),
+        obj="referral",
+        arg="referral_id",
+        body=lambda w, i: REFERRAL_BODY,
+        expect={"hw": OWN, "staff": "403 404 404", "admin": "ok ok 404", "pharmacist": "404"},
+    ),
     # --- referrals API ---
-    E("referrals-list", "api", list_of="referral",
-      expect={"hw": "ok", "staff": "ok", "admin": "ok", "pharmacist": "ok"}),
-    E("referrals-list", "api", ("POST",), obj="screening", where="body", arg="screening",
-      body=lambda w, i: {"screening": i, "hospital": w["hospital_A"]},
-      expect={"hw": OWN, "staff": "403", "admin": "403", "pharmacist": "403"}),
-    E("referrals-candidates", "api", obj="screening", where="query", arg="screening", expect={"hw": OWN}),
-    E("referrals-detail", "api", obj="referral", arg="referral_id", expect={"hw": OWN, "staff": OWN}),
+    E(
+        "referrals-list",
+        "api",
+        list_of="referral",
+        expect={"hw": "ok", "staff": "ok", "admin": "ok", "pharmacist": "ok"},
+    ),
+    E(
+        "referrals-list",
+        "api",
+        ("POST",),
+        obj="screening",
+        where="body",
+        arg="screening",
+        body=lambda w, i: {"screening": i, "hospital": w["hospital_A"]},
+        expect={"hw": OWN, "admin": "ok ok 404"},
+    ),
+    E(
+        "referrals-candidates",
+        "api",
+        obj="screening",
+        where="query",
+        arg="screening",
+        expect={"hw": OWN},
+    ),
+    E(
+        "referrals-detail",
+        "api",
+        obj="referral",
+        arg="referral_id",
+        expect={"hw": OWN, "staff": OWN},
+    ),
     E("referrals-fhir", "api", obj="referral", arg="referral_id", expect={"hw": OWN, "staff": OWN}),
     *[
-        E(f"referrals-{action}", "api", ("POST",), obj="referral", arg="referral_id",
-          body=lambda w, i: {"reason": "matrix", "note": "matrix"},
-          expect={"hw": OWN, "staff": OWN, "admin": "404", "pharmacist": "404"})
-        for action in ("accept", "decline", "attended", "no-show", "complete", "cancel")
+        E(
+            f"referrals-{action}",
+            "api",
+            ("POST",),
+            obj="referral",
+            arg="referral_id",
+            body=lambda w, i: REFERRAL_BODY,
+            expect={"hw": "403 404 404", "staff": OWN, "admin": "403 403 404", "pharmacist": "404"},
+        )
+        for action in ("accept", "decline", "attended", "no-show", "complete")
     ],
+    E(
+        "referrals-cancel",
+        "api",
+        ("POST",),
+        obj="referral",
+        arg="referral_id",
+        body=lambda w, i: REFERRAL_BODY,
+        expect={"hw": OWN, "staff": "403 404 404", "admin": "ok ok 404", "pharmacist": "404"},
+    ),
     # --- dashboard ---
-    E("dashboard:index", "portal", expect={"hw": "ok", "pharmacist": "ok", "staff": "ok", "admin": "ok"}),
-    E("dashboard:export_csv", "portal", expect={"hw": "ok", "pharmacist": "ok", "staff": "ok", "admin": "ok"}),
+    # The programme dashboard: platform admins (and users granted dashboard.DashboardAccess) only.
+    E("dashboard:index", "portal", expect={"admin": "ok"}),
+    E("dashboard:export_csv", "portal", expect={"admin": "ok"}),
     # --- representative admin pages holding patient data ---
     E("admin:index", "admin"),
     E("admin:screening_patient_changelist", "admin", list_of="patient"),
-    E("admin:screening_patient_change", "admin", obj="patient", arg="object_id"),
-    E("admin:screening_screening_change", "admin", obj="screening", arg="object_id"),
+    # A missing object's change page redirects to the admin index ("does not exist" message).
+    E(
+        "admin:screening_patient_change",
+        "admin",
+        obj="patient",
+        arg="object_id",
+        expect={"admin": "ok ok 302"},
+    ),
+    E(
+        "admin:screening_screening_change",
+        "admin",
+        obj="screening",
+        arg="object_id",
+        expect={"admin": "ok ok 302"},
+    ),
     E("admin:pharmacy_prescription_changelist", "admin"),
     E("admin:referrals_referral_changelist", "admin"),
     E("admin:accounts_auditevent_changelist", "admin"),
@@ -295,17 +617,28 @@ def case_id(case: tuple[Entry, str, str, str]) -> str:
 
 def build_world() -> dict[str, Any]:
     """Both sides' organisations, users and objects (created through factories and services)."""
-    import datetime as dt
-
     from django.conf import settings
-    from django.utils import timezone
     from rest_framework.authtoken.models import Token
 
-    from pharmacy import codes, services as pharmacy_services
+    from pharmacy import codes
+    from pharmacy import services as pharmacy_services
     from pharmacy.models import Prescription, PrescriptionItem
     from screening.models import EyeResult, ScreeningImage
-    from tests.factories import AdminFactory, HealthWorkerFactory, PatientFactory, ScreeningFactory, SiteFactory
-    from tests.pharmacy.factories import MedicationFactory, PharmacistFactory, PharmacyFactory, kiosk_for, link, stock
+    from tests.factories import (
+        AdminFactory,
+        HealthWorkerFactory,
+        PatientFactory,
+        ScreeningFactory,
+        SiteFactory,
+    )
+    from tests.pharmacy.factories import (
+        MedicationFactory,
+        PharmacistFactory,
+        PharmacyFactory,
+        kiosk_for,
+        link,
+        stock,
+    )
     from tests.referrals.factories import HospitalFactory, HospitalStaffFactory, ReferralFactory
 
     media = settings.MEDIA_ROOT
@@ -329,29 +662,63 @@ def build_world() -> dict[str, Any]:
         kiosk, secret = kiosk_for(pharmacy, name=f"Kiosk {side}")
         stock(kiosk, medication, 50)
         patient = PatientFactory(site=site, name=f"Matrix patient {side}")
-        screening = ScreeningFactory(patient=patient, site=site, health_worker=hw, triage="medication")
-        image = ScreeningImage.objects.create(screening=screening, eye="left", path="matrix/eye.jpg", sha256="0" * 64,
-                                              width=64, height=64, gradable=True)
-        result = EyeResult.objects.create(screening=screening, eye="left", probabilities={"N": 1.0}, top_class="N",
-                                          heatmap_path="matrix/heat.png", model_version="matrix")
+        screening = ScreeningFactory(
+            patient=patient, site=site, health_worker=hw, triage="medication"
+        )
+        image = ScreeningImage.objects.create(
+            screening=screening,
+            eye="left",
+            path="matrix/eye.jpg",
+            sha256="0" * 64,
+            width=64,
+            height=64,
+            gradable=True,
+        )
+        result = EyeResult.objects.create(
+            screening=screening,
+            eye="left",
+            probabilities={"N": 1.0},
+            top_class="N",
+            heatmap_path="matrix/heat.png",
+            model_version="matrix",
+        )
 
-        def prescribe(scr):  # noqa: ANN001, ANN202
-            p = Prescription.objects.create(pharmacy=pharmacy, patient=patient, screening=scr,  # noqa: B023
-                                            source=Prescription.Source.USER, requested_by=hw)  # noqa: B023
+        def prescribe(scr, pharmacy=pharmacy, patient=patient, hw=hw, pharmacist=pharmacist):  # noqa: ANN001, ANN202
+            p = Prescription.objects.create(
+                pharmacy=pharmacy,
+                patient=patient,
+                screening=scr,
+                source=Prescription.Source.USER,
+                requested_by=hw,
+            )
             PrescriptionItem.objects.create(prescription=p, medication=medication, quantity=1)
-            pharmacy_services.prescription_approve(user=pharmacist, prescription_id=p.pk,  # noqa: B023
-                                                   counselling=_counselling(), acknowledge_warnings=True)
+            pharmacy_services.prescription_approve(
+                user=pharmacist,
+                prescription_id=p.pk,
+                counselling=_counselling(),
+                acknowledge_warnings=True,
+            )
             p.refresh_from_db()
             return p, codes.code_from_salt(p.dispense_code.salt)
 
         prescription, code = prescribe(screening)
         # A second prescription, presented at the side's kiosk: the dispense of the kiosk endpoints.
-        dispensed, dispensed_code = prescribe(ScreeningFactory(patient=patient, site=site, health_worker=hw))
-        dispense = pharmacy_services.dispense_reserve(kiosk=kiosk, code=dispensed_code, idempotency_key=f"m-{side}")
+        dispensed, dispensed_code = prescribe(
+            ScreeningFactory(patient=patient, site=site, health_worker=hw)
+        )
+        dispense = pharmacy_services.dispense_reserve(
+            kiosk=kiosk, code=dispensed_code, idempotency_key=f"m-{side}"
+        )
         referral = ReferralFactory(screening=screening, hospital=hospital)
         w[side] = {
-            "patient": patient.pk, "screening": screening.pk, "image": image.pk, "result": result.pk,
-            "prescription": prescription.pk, "code": code, "dispense": dispense.pk, "referral": referral.pk,
+            "patient": patient.pk,
+            "screening": screening.pk,
+            "image": image.pk,
+            "result": result.pk,
+            "prescription": prescription.pk,
+            "code": code,
+            "dispense": dispense.pk,
+            "referral": referral.pk,
             "names": [patient.name, patient.pseudonym],
         }
         w[f"hospital_{side}"] = hospital.pk
@@ -363,7 +730,6 @@ def build_world() -> dict[str, Any]:
     users["admin"] = AdminFactory()
     for actor, user in users.items():
         w["tokens"][actor] = Token.objects.create(user=user).key
-    w["missing"] = {k: MISSING_ID for k in w["A"]}
+    w["missing"] = dict.fromkeys(w["A"], MISSING_ID)
     w["missing"]["code"] = "ZZZZ-ZZZZ"
-    del dt, timezone
     return w

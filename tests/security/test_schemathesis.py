@@ -1,0 +1,125 @@
+"""API fuzzing (issue 6, item 5): schemathesis against the OpenAPI schema, in process.
+
+Every operation of /api/v1/schema/ gets ``FUZZ_EXAMPLES`` generated requests (valid and invalid
+data), sent to the real WSGI application with the credentials of the actor the operation is for
+(health worker by default; pharmacist, hospital staff or kiosk for their actions), against a world
+of two organisations (tests/security/matrix.py). Checks: no 5xx, the status code and content type
+are documented, the body matches the documented schema, and auth is not ignored (schemathesis
+resends each request without credentials and with invalid ones: it must be refused). Then a stateful
+run chains operations through links inferred from the schema.
+
+``FUZZ_EXAMPLES`` (default 100) sets the examples per operation: the larger documented run is
+``FUZZ_EXAMPLES=1000 pytest tests/security/test_schemathesis.py -m slow --run-slow``; see
+docs/reliability.md, "API fuzzing".
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections, transaction
+from django.test import override_settings
+from hypothesis import HealthCheck, Phase, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    ignored_auth,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.security import matrix
+
+pytestmark = pytest.mark.django_db
+
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+    ignored_auth,
+]
+HYPOTHESIS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize=True,  # the same cases on every run: a CI failure can be replayed
+    suppress_health_check=list(HealthCheck),
+    phases=[Phase.explicit, Phase.generate],
+)
+
+# Operations whose actor is not the health worker (matched on the path).
+PHARMACIST_PATHS = ("/approve/", "/reject/")
+STAFF_PATHS = ("/accept/", "/decline/", "/attended/", "/no-show/", "/complete/")
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp() -> None:
+    """The module's world keeps its media folder (see fuzz_world)."""
+
+
+@pytest.fixture(scope="module")
+def fuzz_world(django_db_setup, django_db_blocker, tmp_path_factory):  # noqa: ANN001, ANN201
+    media = tmp_path_factory.mktemp("fuzz-media")
+    # The WSGI handler closes the connection at the end of each request when it is inside a
+    # transaction (close_old_connections); Django's test client unhooks it the same way.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    with override_settings(MEDIA_ROOT=media), django_db_blocker.unblock():
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        try:
+            yield matrix.build_world()
+        finally:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+            request_started.connect(close_old_connections)
+            request_finished.connect(close_old_connections)
+
+
+def _load_schema() -> schemathesis.BaseSchema:
+    """The schema drf-spectacular serves at /api/v1/schema/, generated in process (no request, so
+    no database access at collection time), bound to the WSGI application."""
+    import json
+
+    from drf_spectacular.generators import SchemaGenerator
+    from drf_spectacular.renderers import OpenApiJsonRenderer
+
+    from config.wsgi import application
+
+    raw = SchemaGenerator().get_schema(request=None, public=True)
+    loaded = schemathesis.openapi.from_dict(json.loads(OpenApiJsonRenderer().render(raw)))
+    loaded.app = application
+    loaded.location = "/api/v1/schema/"
+    return loaded
+
+
+schema = _load_schema()
+
+
+def auth_headers(world: dict, path: str) -> dict[str, str]:
+    if path.startswith("/api/v1/kiosk/"):
+        return {"Authorization": world["kiosk_auth"]}
+    if path == "/api/v1/auth/token/":
+        return {}
+    if path.startswith("/api/v1/prescriptions/") and path.endswith(PHARMACIST_PATHS):
+        actor = "pharmacist"
+    elif path.startswith("/api/v1/referrals/") and path.endswith(STAFF_PATHS):
+        actor = "staff_a"
+    else:
+        actor = "hw_a"
+    return {"Authorization": f"Token {world['tokens'][actor]}"}
+
+
+@schema.parametrize()
+@HYPOTHESIS
+def test_api_conforms_and_never_fails(case, fuzz_world) -> None:  # noqa: ANN001
+    headers = auth_headers(fuzz_world, case.operation.path)
+    response = case.call(headers=headers)
+    case.validate_response(response, checks=CHECKS, headers=headers)
