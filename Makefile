@@ -9,7 +9,7 @@ PORT ?= 8000
 DEMO_PASSWORD ?= eyebridge-demo
 export DEMO_PASSWORD
 
-.PHONY: install run worker beat test test-fast test-long lint format bench migrations-check backup restore clean ci
+.PHONY: install run worker beat test test-fast test-long lint format bench load migrations-check backup restore clean ci
 
 $(BIN)/.installed: requirements/base.txt requirements/dev.txt
 	test -x $(PYTHON) || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -62,6 +62,12 @@ migrations-check: install
 bench: install
 	$(PYTHON) -m ml.bench
 	$(PYTHON) bench/screening_latency.py
+
+# Whole-platform load, closed model: 70 users for 10 minutes against gunicorn + PostgreSQL + Redis +
+# one inference worker, on its own database (eyebridge_load); then the invariants. Needs PostgreSQL
+# and Redis on 127.0.0.1. See docs/reliability.md, "Load".
+load: install
+	$(PYTHON) bench/load_locust.py --users 70 --duration 600
 
 # Database (pg_dump custom format, or the SQLite file) + stored images, with checksums, into
 # backups/<UTC timestamp>/. See docs/reliability.md, "Backup and restore".

@@ -21,3 +21,14 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         # Invalid UTF-8 in a body or query string is the client's fault, not ours.
         return drf_exception_handler(ParseError("Request is not valid UTF-8."), context)
     return drf_exception_handler(exc, context)
+
+
+def not_found_handler(request, exception=None):  # noqa: ANN001, ANN201
+    """handler404: an /api/ URL that matches no pattern (e.g. a negative id, which the `int`
+    converter refuses) answers JSON like every other API error, not the portal's HTML page."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+    return page_not_found(request, exception)

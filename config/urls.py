@@ -28,3 +28,5 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
 ]
 
+
+handler404 = "config.api.not_found_handler"

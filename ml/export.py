@@ -236,8 +236,13 @@ def export(
                 if run.is_relative_to(REPO_ROOT)
                 else str(run),
                 "checkpoint": ck_path.name,
+                # best.pt: the epoch it was saved after. last.pt: completed epochs, plus
+                # the batches done in the current one (a mid-epoch checkpoint).
                 "epoch": (ck.get("metrics") or {}).get("epoch", ck.get("state", {}).get("epoch")),
-                "epochs_run": len(ck.get("state", {}).get("rows", [])) or None,
+                "batches_into_next_epoch": ck.get("state", {}).get("step")
+                if "state" in ck
+                else None,
+                "best_val_metrics": ck.get("metrics"),
             },
         }
         if onnx:

@@ -102,6 +102,15 @@ class ReferralOutSerializer(serializers.Serializer):
     events = EventOutSerializer(many=True, required=False)
 
 
+class ReferralPageSerializer(serializers.Serializer):
+    """LimitOffsetPagination's envelope around the list (the schema said a bare array)."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = ReferralOutSerializer(many=True)
+
+
 class CandidatesApi(APIView):
     class InputSerializer(serializers.Serializer):
         screening = serializers.IntegerField(min_value=1, max_value=2**62)
@@ -169,7 +178,7 @@ class ReferralListCreateApi(APIView):
             OpenApiParameter("limit", int),
             OpenApiParameter("offset", int),
         ],
-        responses={200: ReferralOutSerializer(many=True), **_errors(400, 401)},
+        responses={200: ReferralPageSerializer, **_errors(400, 401)},
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)

@@ -71,7 +71,10 @@ class PatientListCreateApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("q", OpenApiTypes.STR, description="Name, patient code or phone")],
-        responses={200: PatientOutput(many=True), 401: ERRORS[401]},
+        responses={200: inline_serializer("PatientPage", {  # LimitOffsetPagination's envelope
+            "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True), "results": PatientOutput(many=True)}),
+            401: ERRORS[401]},
     )
     def get(self, request: Request) -> Response:
         qs = selectors.patient_search(user=request.user, query=request.query_params.get("q", "")[:100])
@@ -180,7 +183,14 @@ class ScreeningListCreateApi(APIView):
         notes = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)
         accept_ungradable = serializers.BooleanField(required=False, default=False)
 
-    @extend_schema(responses={200: ScreeningOutputSchema, 401: ERRORS[401]})
+    @extend_schema(
+        parameters=[OpenApiParameter("status", OpenApiTypes.STR), OpenApiParameter("limit", OpenApiTypes.INT),
+                    OpenApiParameter("offset", OpenApiTypes.INT)],
+        responses={200: inline_serializer("ScreeningPage", {  # LimitOffsetPagination's envelope
+            "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializers.ListField(child=ScreeningOutputSchema)}), 401: ERRORS[401]},
+    )
     def get(self, request: Request) -> Response:
         from rest_framework.pagination import LimitOffsetPagination
 

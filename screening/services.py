@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import AdminAlert, User
 from config.errors import Conflict, Forbidden, InvalidInput
@@ -37,7 +38,7 @@ RISK_FIELDS = ("has_diabetes", "has_hypertension", "family_history_glaucoma", "h
 def _require_site(user: User):
     site = selectors.user_site(user=user)
     if site is None:
-        raise Forbidden("Only a health worker of a screening site can do this.")
+        raise Forbidden(_("Only a health worker of a screening site can do this."))
     return site
 
 
@@ -70,30 +71,30 @@ def patient_create(*, user: User, data: PatientInput, allow_duplicate: bool = Fa
     site = _require_site(user)
     name = data.name.strip()
     if not name:
-        raise InvalidInput("Name is required.", field="name")
+        raise InvalidInput(_("Name is required."), field="name")
     if data.sex not in Sex.values:
-        raise InvalidInput("Unknown sex.", field="sex")
+        raise InvalidInput(_("Unknown sex."), field="sex")
     today = timezone.localdate()
     if data.birth_date > today or data.birth_date < dt.date(today.year - 130, 1, 1):
-        raise InvalidInput("Birth date is not plausible.", field="birth_date")
+        raise InvalidInput(_("Birth date is not plausible."), field="birth_date")
     if not data.consent_given:
         raise InvalidInput(
-            "The patient's consent to screening must be recorded first.", code="consent_required",
+            _("The patient's consent to screening must be recorded first."), code="consent_required",
             field="consent_given",
         )
     if (data.home_latitude is None) != (data.home_longitude is None):
-        raise InvalidInput("Give both home latitude and longitude, or neither.", field="home_latitude")
+        raise InvalidInput(_("Give both home latitude and longitude, or neither."), field="home_latitude")
     if data.home_latitude is not None and not (-90 <= data.home_latitude <= 90):
-        raise InvalidInput("Latitude must be between -90 and 90.", field="home_latitude")
+        raise InvalidInput(_("Latitude must be between -90 and 90."), field="home_latitude")
     if data.home_longitude is not None and not (-180 <= data.home_longitude <= 180):
-        raise InvalidInput("Longitude must be between -180 and 180.", field="home_longitude")
+        raise InvalidInput(_("Longitude must be between -180 and 180."), field="home_longitude")
     if not allow_duplicate:
         existing = list(
             selectors.duplicate_patients(site=site, name=name, birth_date=data.birth_date, phone=data.phone)[:5]
         )
         if existing:
             raise Conflict(
-                "A patient with the same name and birth date, or the same phone, already exists at this site.",
+                _("A patient with the same name and birth date, or the same phone, already exists at this site."),
                 code="possible_duplicate",
                 details={"duplicates": [{"id": p.id, "pseudonym": p.pseudonym, "name": p.name,
                                          "birth_date": p.birth_date.isoformat()} for p in existing]},
@@ -110,7 +111,7 @@ def _validate_symptoms(symptoms: Iterable[str]) -> list[str]:
     clean: list[str] = []
     for s in symptoms:
         if s not in Symptom.values:
-            raise InvalidInput(f"Unknown symptom: {str(s)[:40]!r}.", code="unknown_symptom", field="symptoms")
+            raise InvalidInput(_("Unknown symptom: %(symptom)s.") % {"symptom": repr(str(s)[:40])}, code="unknown_symptom", field="symptoms")
         if s not in clean:
             clean.append(s)
     return clean
@@ -139,7 +140,7 @@ def screening_submit(
     patient = selectors.patient_get(user=user, patient_id=patient_id)
     clean_symptoms = _validate_symptoms(symptoms)
     if left_image is None and right_image is None:
-        raise InvalidInput("Add a photo of at least one eye.", code="no_image", field="left_image")
+        raise InvalidInput(_("Add a photo of at least one eye."), code="no_image", field="left_image")
 
     errors: dict[str, list[dict]] = {}
     checked: list[tuple[str, object, dict]] = []

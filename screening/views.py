@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods
 from config.errors import Conflict, InvalidInput, NotFound
 from screening import selectors, services, uploads
 from screening.forms import PatientForm, ScreeningForm
+from screening.models import CLASS_NAMES
 from screening.triage import next_step_text, reason_text
 
 
@@ -114,7 +115,11 @@ def _result_context(screening) -> dict:
     for eye in ("right", "left"):
         if eye in images:
             result = results.get(eye)
-            probs = sorted(result.probabilities.items(), key=lambda kv: -kv[1]) if result else []
+            probs = (
+                [(code, CLASS_NAMES.get(code, code), p)
+                 for code, p in sorted(result.probabilities.items(), key=lambda kv: -kv[1])]
+                if result else []
+            )
             eyes.append({"eye": eye, "image": images[eye], "result": result, "probabilities": probs})
     return {
         "screening": screening,

@@ -8,6 +8,21 @@ from rest_framework.test import APIClient
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_addoption(parser) -> None:  # noqa: ANN001
+    parser.addoption("--run-slow", action="store_true", help="also run the tests marked slow (make test-long)")
+
+
+def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001
+    """`slow` tests (soak, 1,000-example fuzzing, load) run only with --run-slow: deselected, not
+    skipped, so that `make test` reports no skips and `make test-long -m slow --run-slow` runs them."""
+    if config.getoption("--run-slow"):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
 @pytest.fixture(autouse=True)
 def _media_in_tmp(settings, tmp_path: Path) -> None:
     """Each test stores uploads in its own folder (cookiecutter-django's habit)."""

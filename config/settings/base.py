@@ -290,3 +290,10 @@ CELERY_BEAT_SCHEDULE["pharmacy-expire-prescriptions"] = {
 # --- lead ---
 # SQLite (the bare-machine `make run`) ignores covering-index columns; PostgreSQL uses them.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
+
+# --- reliability (API fuzzing) ---
+# Document every operation's error statuses with one accurate error body (config/schema.py).
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",
+    "config.schema.document_errors",
+]

@@ -5,5 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PYTHON:-.venv/bin/python}
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}  # see ml/train.py: no spin-waiting on a shared CPU
 $PY -m ml.train --config ml/configs/lite0_color.yaml "$@"
 $PY -m ml.train --config ml/configs/lite0_gray.yaml "$@"

@@ -20,7 +20,9 @@ def wait_finished(screening_id: int, timeout: float = 90) -> Screening:
         if s.is_finished:
             return s
         time.sleep(0.25)
-    raise AssertionError(f"screening {screening_id} did not finish: {Screening.objects.get(pk=screening_id).status}")
+    raise AssertionError(
+        f"screening {screening_id} did not finish: {Screening.objects.get(pk=screening_id).status}"
+    )
 
 
 def test_screening_submitted_through_the_api_completes_on_a_real_worker(
@@ -33,9 +35,11 @@ def test_screening_submitted_through_the_api_completes_on_a_real_worker(
     api_client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=hw).key}")
     r = api_client.post(
         "/api/v1/screenings/",
-        {"patient": patient.id,
-         "left_image": SimpleUploadedFile("l.jpg", fundus_jpeg, "image/jpeg"),
-         "right_image": SimpleUploadedFile("r.jpg", fundus_jpeg, "image/jpeg")},
+        {
+            "patient": patient.id,
+            "left_image": SimpleUploadedFile("l.jpg", fundus_jpeg, "image/jpeg"),
+            "right_image": SimpleUploadedFile("r.jpg", fundus_jpeg, "image/jpeg"),
+        },
         format="multipart",
     )
     assert r.status_code == 201, r.content

@@ -193,13 +193,13 @@ def test_tasks_lost_in_a_redis_restart_are_recovered_by_the_sweeper(settings, tm
 
 
 def _use_broker(url: str) -> None:
-    """Point this process's Celery app at another broker (its connection pools are rebuilt)."""
+    """Point this process's Celery app at another broker. kombu keeps one pool per broker URL in
+    its global registry, so dropping the app's references is enough (closing them would leave a
+    closed pool cached for the URL we come back to)."""
     from config.celery import app
 
     app.conf.broker_url = url
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
+    app._pool = None
     app.amqp._producer_pool = None
 
 

@@ -9,7 +9,7 @@ resends each request without credentials and with invalid ones: it must be refus
 run chains operations through links inferred from the schema.
 
 ``FUZZ_EXAMPLES`` (default 100) sets the examples per operation: the larger documented run is
-``FUZZ_EXAMPLES=1000 pytest tests/security/test_schemathesis.py -m slow --run-slow``; see
+``pytest tests/security/test_schemathesis.py -m slow --run-slow`` (FUZZ_EXAMPLES_LARGE, default 1000); see
 docs/reliability.md, "API fuzzing".
 """
 
@@ -123,3 +123,40 @@ def test_api_conforms_and_never_fails(case, fuzz_world) -> None:  # noqa: ANN001
     headers = auth_headers(fuzz_world, case.operation.path)
     response = case.call(headers=headers)
     case.validate_response(response, checks=CHECKS, headers=headers)
+
+
+@pytest.mark.slow
+@schema.parametrize()
+@settings(HYPOTHESIS, max_examples=int(os.environ.get("FUZZ_EXAMPLES_LARGE", "1000")))
+def test_api_large_run(case, fuzz_world) -> None:  # noqa: ANN001
+    """The documented larger run (make test-long): 1,000 examples per operation."""
+    headers = auth_headers(fuzz_world, case.operation.path)
+    response = case.call(headers=headers)
+    case.validate_response(response, checks=CHECKS, headers=headers)
+
+
+def test_stateful_workflows(fuzz_world) -> None:  # noqa: ANN001
+    """Stateful phase: sequences of calls chained by the links schemathesis infers from the schema
+    (an id returned by one operation fed to the next: create a patient, then read it; list
+    referrals, then act on one ...), each response checked as above."""
+    base = schema.as_state_machine()
+
+    class Workflow(base):
+        def get_call_kwargs(self, case):  # noqa: ANN001, ANN201
+            return {"headers": auth_headers(fuzz_world, case.operation.path)}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):  # noqa: ANN001, ANN003, ANN201
+            case.validate_response(
+                response, checks=CHECKS, headers=auth_headers(fuzz_world, case.operation.path)
+            )
+
+    Workflow.run(
+        settings=settings(
+            max_examples=int(os.environ.get("FUZZ_STATEFUL_EXAMPLES", "30")),
+            stateful_step_count=6,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
