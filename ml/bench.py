@@ -142,11 +142,24 @@ def run(weights: Path, n: int, threads: int) -> dict:
     wall = time.perf_counter() - t0
     res["naive"] = {"eyes_per_s": n / wall, "p50_ms_per_eye": 1000 * _p50(lat)}
 
-    # (b) shipped: model part of Ensemble (both branches batched over all n eyes).
-    wall_b = _timeit(lambda: ens.branch_probabilities(crops, cropped=True), 3)
-    one = _timeit(lambda: ens.branch_probabilities(crops[:1], cropped=True), 15)
+    # (b) shipped: the same prepared inputs through the shipped runtime, both branches
+    # batched over all n eyes (what Ensemble.predict runs for a request).
+    batched = {name: np.concatenate([t.numpy() for t in ts]) for name, ts in inputs.items()}
+
+    def shipped_all() -> None:
+        for name, br in ens.branches.items():
+            for i in range(0, n, 32):
+                br.run(batched[name][i : i + 32], ens.device)
+
+    wall_b = _timeit(shipped_all, 3)
+    one = _timeit(
+        lambda: [br.run(batched[name][:1], ens.device) for name, br in ens.branches.items()], 15
+    )
     res["shipped"] = {"eyes_per_s": n / _p50(wall_b), "p50_ms_single_eye": 1000 * _p50(one)}
     res["speedup"] = res["shipped"]["eyes_per_s"] / res["naive"]["eyes_per_s"]
+    # Also from cropped pictures (resize, gray equalisation and normalisation included).
+    wall_c = _timeit(lambda: ens.branch_probabilities(crops, cropped=True), 3)
+    res["shipped_with_prep_eyes_per_s"] = n / _p50(wall_c)
 
     # End to end for one patient: two JPEGs in, probabilities + quality + heatmaps out.
     pair = data[:2]
@@ -190,12 +203,14 @@ def to_markdown(res: dict, command: str) -> str:
         "| path | eye images/s | p50 latency |",
         "| --- | ---: | ---: |",
         f"| (a) naive: eager PyTorch, per image, per branch (2 x lite0 fp32) | {res['naive']['eyes_per_s']:.1f} | "
-        f"{res['naive']['p50_ms_per_eye']:.1f} ms / eye |",
+        f"{res['naive']['p50_ms_per_eye']:.1f} ms / eye (both branches) |",
         f"| (b) shipped: `Ensemble`, {res['runtime']} ({res['precision']}), both branches batched | "
         f"{res['shipped']['eyes_per_s']:.1f} | "
-        f"{res['shipped']['p50_ms_single_eye']:.1f} ms / single eye |",
+        f"{res['shipped']['p50_ms_single_eye']:.1f} ms / eye alone (both branches) |",
         "",
-        f"Speed-up (b)/(a): **{res['speedup']:.1f}x**.",
+        f"Speed-up (b)/(a): **{res['speedup']:.1f}x**. Both rows start from the same decoded, cropped, "
+        "resized and normalised tensors; with resizing, the gray branch's equalisation and "
+        f"normalisation included, (b) runs at {res['shipped_with_prep_eyes_per_s']:.1f} eye images/s.",
         "",
         f"`Ensemble.predict` for one patient (2 JPEGs in): p50 {res['predict_2_eyes_ms']['with_heatmaps_p50']:.0f} ms "
         f"with Grad-CAM heatmaps, {res['predict_2_eyes_ms']['without_heatmaps_p50']:.0f} ms without.",

@@ -77,7 +77,10 @@ class PatientListCreateApi(APIView):
             401: ERRORS[401]},
     )
     def get(self, request: Request) -> Response:
-        qs = selectors.patient_search(user=request.user, query=request.query_params.get("q", "")[:100])
+        query = request.query_params.get("q", "")[:100]
+        if "\x00" in query:  # PostgreSQL refuses NUL in a string: it was a 500 (API fuzzing)
+            raise InvalidInput("The search must not contain NUL characters.", field="q")
+        qs = selectors.patient_search(user=request.user, query=query)
         page = self.paginator.paginate_queryset(qs, request, view=self)
         return self.paginator.get_paginated_response(PatientOutput(page, many=True).data)
 
@@ -184,7 +187,7 @@ class ScreeningListCreateApi(APIView):
         accept_ungradable = serializers.BooleanField(required=False, default=False)
 
     @extend_schema(
-        parameters=[OpenApiParameter("status", OpenApiTypes.STR), OpenApiParameter("limit", OpenApiTypes.INT),
+        parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=Screening.Status.values), OpenApiParameter("limit", OpenApiTypes.INT),
                     OpenApiParameter("offset", OpenApiTypes.INT)],
         responses={200: inline_serializer("ScreeningPage", {  # LimitOffsetPagination's envelope
             "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
@@ -198,7 +201,10 @@ class ScreeningListCreateApi(APIView):
         qs = selectors.screenings_for_user(user=request.user).prefetch_related("images", "results")
         status_filter = request.query_params.get("status")
         if status_filter:
-            qs = qs.filter(status=status_filter[:20])
+            # Only a known status: `?status=%00` reached PostgreSQL and was a 500 (API fuzzing).
+            if status_filter not in Screening.Status.values:
+                raise InvalidInput("Unknown status.", field="status")
+            qs = qs.filter(status=status_filter)
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response([screening_output(s, request) for s in page])
 
@@ -236,7 +242,8 @@ class ScreeningDetailApi(APIView):
 
 
 class ScreeningFhirApi(APIView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT, 401: ERRORS[401], 404: ERRORS[404]},
+    @extend_schema(responses={(200, "application/fhir+json"): OpenApiTypes.OBJECT, 401: ERRORS[401],
+                              404: ERRORS[404]},
                    description="FHIR R4 Bundle: Patient, ImagingStudy, Observations, DiagnosticReport.")
     def get(self, request: Request, screening_id: int) -> Response:
         from screening.fhir import screening_bundle

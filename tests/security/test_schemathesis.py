@@ -160,3 +160,21 @@ def test_stateful_workflows(fuzz_world) -> None:  # noqa: ANN001
             suppress_health_check=list(HealthCheck),
         )
     )
+
+
+@pytest.mark.parametrize(
+    "path,status",
+    [
+        ("/api/v1/screenings/?status=%00", 400),  # NUL reached PostgreSQL: was a 500
+        ("/api/v1/screenings/?status=nonsense", 400),
+        ("/api/v1/patients/?q=a%00b", 400),  # same
+        ("/api/v1/prescriptions/-1/", 404),  # no URL pattern: was Django's HTML 404 page
+        ("/api/v1/no-such-endpoint/", 404),
+    ],
+)
+def test_fuzzing_findings_stay_fixed(fuzz_world, path, status) -> None:  # noqa: ANN001
+    from django.test import Client
+
+    response = Client().get(path, HTTP_AUTHORIZATION=f"Token {fuzz_world['tokens']['hw_a']}")
+    assert response.status_code == status
+    assert response["Content-Type"].startswith("application/json")
