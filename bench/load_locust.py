@@ -87,7 +87,9 @@ if "locust" in sys.modules or os.environ.get("LOAD_DATA"):
         def read(self, path: str, name: str) -> None:
             with self.client.get(path, name=name, catch_response=True, allow_redirects=False) as r:
                 if r.status_code != 200:  # status 0: no response (r.error says why)
-                    r.failure(f"{r.status_code} {r.headers.get('Location', '')} {r.error or ''}"[:200])
+                    r.failure(
+                        f"{r.status_code} {r.headers.get('Location', '')} {r.error or ''}"[:200]
+                    )
 
     class HealthWorker(_Portal):
         weight = 50
@@ -110,11 +112,16 @@ if "locust" in sys.modules or os.environ.get("LOAD_DATA"):
 
         @task(4)
         def screening_detail(self) -> None:
-            self.read(f"/screening/screenings/{random.choice(self.screenings)}/", "GET screening detail")
+            self.read(
+                f"/screening/screenings/{random.choice(self.screenings)}/", "GET screening detail"
+            )
 
         @task(2)
         def screening_status(self) -> None:
-            self.read(f"/screening/screenings/{random.choice(self.screenings)}/status/", "GET screening status")
+            self.read(
+                f"/screening/screenings/{random.choice(self.screenings)}/status/",
+                "GET screening status",
+            )
 
         @task(1)
         def submit(self) -> None:
@@ -139,7 +146,10 @@ if "locust" in sys.modules or os.environ.get("LOAD_DATA"):
 
         @task(2)
         def prescription(self) -> None:
-            self.read(f"/pharmacy/prescriptions/{random.choice(_DATA['prescriptions'])}/", "GET prescription detail")
+            self.read(
+                f"/pharmacy/prescriptions/{random.choice(_DATA['prescriptions'])}/",
+                "GET prescription detail",
+            )
 
     class HospitalStaff(_Portal):
         weight = 7
@@ -167,7 +177,9 @@ if "locust" in sys.modules or os.environ.get("LOAD_DATA"):
                 path, json=body, headers={**self.auth, **headers}, name=name, catch_response=True
             ) as response:
                 if response.status_code != expect:
-                    response.failure(f"{response.status_code} {response.text[:160]} {response.error or ''}"[:200])
+                    response.failure(
+                        f"{response.status_code} {response.text[:160]} {response.error or ''}"[:200]
+                    )
                 return response
 
         @task
@@ -176,27 +188,44 @@ if "locust" in sys.modules or os.environ.get("LOAD_DATA"):
                 return
             code = _DATA["codes"].pop()
             reserved = self._post(
-                "/api/v1/kiosk/dispenses/", "POST kiosk dispense", {"code": code}, 201,
+                "/api/v1/kiosk/dispenses/",
+                "POST kiosk dispense",
+                {"code": code},
+                201,
                 **{"Idempotency-Key": str(uuid.uuid4())},
             )
             if reserved.status_code != 201:
                 return
             dispense_id = reserved.json()["id"]
-            self._post(f"/api/v1/kiosk/dispenses/{dispense_id}/confirm-counselling/",
-                       "POST kiosk confirm-counselling", {}, 200)
-            self._post(f"/api/v1/kiosk/dispenses/{dispense_id}/complete/", "POST kiosk complete", {}, 200)
+            self._post(
+                f"/api/v1/kiosk/dispenses/{dispense_id}/confirm-counselling/",
+                "POST kiosk confirm-counselling",
+                {},
+                200,
+            )
+            self._post(
+                f"/api/v1/kiosk/dispenses/{dispense_id}/complete/", "POST kiosk complete", {}, 200
+            )
 
     @events.quitting.add_listener
     def _dump_stats(environment, **kwargs) -> None:  # noqa: ANN001, ANN003
         rows = []
         for entry in [*environment.stats.entries.values(), environment.stats.total]:
-            rows.append({
-                "name": entry.name, "count": entry.num_requests, "failures": entry.num_failures,
-                "rps": entry.total_rps, "p50": entry.get_response_time_percentile(0.5),
-                "p95": entry.get_response_time_percentile(0.95),
-                "p99": entry.get_response_time_percentile(0.99), "max": entry.max_response_time,
-            })
-        errors = [f"{e.name}: {e.error} x{e.occurrences}" for e in environment.stats.errors.values()]
+            rows.append(
+                {
+                    "name": entry.name,
+                    "count": entry.num_requests,
+                    "failures": entry.num_failures,
+                    "rps": entry.total_rps,
+                    "p50": entry.get_response_time_percentile(0.5),
+                    "p95": entry.get_response_time_percentile(0.95),
+                    "p99": entry.get_response_time_percentile(0.99),
+                    "max": entry.max_response_time,
+                }
+            )
+        errors = [
+            f"{e.name}: {e.error} x{e.occurrences}" for e in environment.stats.errors.values()
+        ]
         Path(os.environ["LOAD_OUT"]).write_text(json.dumps({"rows": rows, "errors": errors[:20]}))
 
 
@@ -218,8 +247,9 @@ def _env(args: argparse.Namespace, media: Path) -> dict[str, str]:
 
 
 def _psql(sql: str) -> None:
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qtAc", sql], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qtAc", sql], check=True, capture_output=True
+    )
 
 
 def seed(args: argparse.Namespace) -> dict:  # noqa: PLR0915 - one linear setup
@@ -256,41 +286,88 @@ def seed(args: argparse.Namespace) -> dict:  # noqa: PLR0915 - one linear setup
         u.save()
         return u
 
-    data: dict = {"health_workers": [], "site_of": {}, "tokens": {}, "screenings": {}, "patients": {},
-                  "pharmacists": [], "hospital_staff": [], "kiosks": [], "codes": [], "prescriptions": [],
-                  "referrals": []}
-    counselling = {lang: {k: f"{k} ({lang})" for k in ("dose", "frequency", "duration", "warnings")}
-                   for lang in ("ko", "en")}
+    data: dict = {
+        "health_workers": [],
+        "site_of": {},
+        "tokens": {},
+        "screenings": {},
+        "patients": {},
+        "pharmacists": [],
+        "hospital_staff": [],
+        "kiosks": [],
+        "codes": [],
+        "prescriptions": [],
+        "referrals": [],
+    }
+    counselling = {
+        lang: {k: f"{k} ({lang})" for k in ("dose", "frequency", "duration", "warnings")}
+        for lang in ("ko", "en")
+    }
     now = timezone.now()
     with transaction.atomic():
-        pharmacy = Pharmacy.objects.create(name="부하 약국", region="Seoul", latitude=37.56, longitude=126.97)
-        category = MedicationCategory.objects.create(code="eye-lubricant", name_ko="인공눈물",
-                                                     name_en="Artificial tears", kiosk_dispensable=True)
-        medication = Medication.objects.create(code="tears", name_ko="인공눈물", name_en="Artificial tears",
-                                               form="eye_drops", strength="0.1%", category=category,
-                                               max_quantity=2)
+        pharmacy = Pharmacy.objects.create(
+            name="부하 약국", region="Seoul", latitude=37.56, longitude=126.97
+        )
+        category = MedicationCategory.objects.create(
+            code="eye-lubricant",
+            name_ko="인공눈물",
+            name_en="Artificial tears",
+            kiosk_dispensable=True,
+        )
+        medication = Medication.objects.create(
+            code="tears",
+            name_ko="인공눈물",
+            name_en="Artificial tears",
+            form="eye_drops",
+            strength="0.1%",
+            category=category,
+            max_quantity=2,
+        )
         for i in range(2):
             p = user(f"load-pharmacist-{i}", Role.PHARMACIST)
-            PharmacistMembership.objects.create(user=p, pharmacy=pharmacy, licence_number=f"LOAD-{i}")
+            PharmacistMembership.objects.create(
+                user=p, pharmacy=pharmacy, licence_number=f"LOAD-{i}"
+            )
             data["pharmacists"].append(p.username)
         for i in range(2):
-            kiosk, secret = services.kiosk_create(pharmacy=pharmacy, name=f"load {i}", kiosk_id=f"K-LOAD-{i}")
-            services.stock_lot_receive(kiosk=kiosk, slot="A1", medication=medication, lot_number="L1",
-                                       expiry=timezone.localdate() + dt.timedelta(days=365),
-                                       quantity=args.codes)
+            kiosk, secret = services.kiosk_create(
+                pharmacy=pharmacy, name=f"load {i}", kiosk_id=f"K-LOAD-{i}"
+            )
+            services.stock_lot_receive(
+                kiosk=kiosk,
+                slot="A1",
+                medication=medication,
+                lot_number="L1",
+                expiry=timezone.localdate() + dt.timedelta(days=365),
+                quantity=args.codes,
+            )
             data["kiosks"].append([kiosk.kiosk_id, secret])
-        hospital = Hospital.objects.create(name="부하 안과", name_en="Load eye hospital", address="서울",
-                                           latitude=37.58, longitude=127.0, phone="02-000-0000",
-                                           is_partner=True, accepts_referrals=True, weekly_capacity=40,
-                                           open_slots=10, typical_wait_days=7)
+        hospital = Hospital.objects.create(
+            name="부하 안과",
+            name_en="Load eye hospital",
+            address="서울",
+            latitude=37.58,
+            longitude=127.0,
+            phone="02-000-0000",
+            is_partner=True,
+            accepts_referrals=True,
+            weekly_capacity=40,
+            open_slots=10,
+            typical_wait_days=7,
+        )
         for i in range(2):
             s = user(f"load-hospital-{i}", Role.HOSPITAL_STAFF)
             HospitalStaffMembership.objects.create(user=s, hospital=hospital)
             data["hospital_staff"].append(s.username)
         first_screenings = []
         for side in ("A", "B"):
-            site = Site.objects.create(name=f"부하 보건소 {side}", name_en=f"Load centre {side}", region="Seoul",
-                                       latitude=37.56, longitude=126.97)
+            site = Site.objects.create(
+                name=f"부하 보건소 {side}",
+                name_en=f"Load centre {side}",
+                region="Seoul",
+                latitude=37.56,
+                longitude=126.97,
+            )
             PharmacySiteLink.objects.create(pharmacy=pharmacy, site=site)
             workers = []
             for i in range(10):
@@ -300,38 +377,76 @@ def seed(args: argparse.Namespace) -> dict:  # noqa: PLR0915 - one linear setup
                 data["site_of"][w.username] = side
                 data["tokens"][w.username] = Token.objects.create(user=w).key
                 workers.append(w)
-            patients = [Patient.objects.create(site=site, name=f"부하 환자 {side}{i}", birth_date=dt.date(1950, 1, 1),
-                                               sex="F", consent_given=True, consent_recorded_at=now)
-                        for i in range(100)]
-            screenings = [Screening.objects.create(site=site, patient=p, health_worker=workers[i % 10],
-                                                   status="completed", triage="normal", completed_at=now)
-                          for i, p in enumerate(patients)]
+            patients = [
+                Patient.objects.create(
+                    site=site,
+                    name=f"부하 환자 {side}{i}",
+                    birth_date=dt.date(1950, 1, 1),
+                    sex="F",
+                    consent_given=True,
+                    consent_recorded_at=now,
+                )
+                for i in range(100)
+            ]
+            screenings = [
+                Screening.objects.create(
+                    site=site,
+                    patient=p,
+                    health_worker=workers[i % 10],
+                    status="completed",
+                    triage="normal",
+                    completed_at=now,
+                )
+                for i, p in enumerate(patients)
+            ]
             data["patients"][side] = [p.pk for p in patients]
             data["screenings"][side] = [s.pk for s in screenings]
             first_screenings.append(screenings)
         pharmacist = User.objects.get(username="load-pharmacist-0")
         prescriptions = Prescription.objects.bulk_create(
-            Prescription(pharmacy=pharmacy, patient=s.patient, screening=s, source="user", status="approved",
-                         decided_by=pharmacist, decided_at=now, counselling=counselling,
-                         pickup_expires_at=now + dt.timedelta(days=3))
+            Prescription(
+                pharmacy=pharmacy,
+                patient=s.patient,
+                screening=s,
+                source="user",
+                status="approved",
+                decided_by=pharmacist,
+                decided_at=now,
+                counselling=counselling,
+                pickup_expires_at=now + dt.timedelta(days=3),
+            )
             for s in (first_screenings[0] * (args.codes // 100 + 1))[: args.codes]
         )
         PrescriptionItem.objects.bulk_create(
-            PrescriptionItem(prescription=p, medication=medication, quantity=1) for p in prescriptions
+            PrescriptionItem(prescription=p, medication=medication, quantity=1)
+            for p in prescriptions
         )
         rows = []
         for p in prescriptions:
             salt = codes.new_salt()
             code = codes.code_from_salt(salt)
             data["codes"].append(codes.format_code(code))
-            rows.append(DispenseCode(prescription=p, salt=salt, code_hash=codes.code_hash(code),
-                                     expires_at=p.pickup_expires_at))
+            rows.append(
+                DispenseCode(
+                    prescription=p,
+                    salt=salt,
+                    code_hash=codes.code_hash(code),
+                    expires_at=p.pickup_expires_at,
+                )
+            )
         DispenseCode.objects.bulk_create(rows)
         data["prescriptions"] = [p.pk for p in prescriptions[:200]]
         for s in first_screenings[0][:40]:
-            data["referrals"].append(Referral.objects.create(
-                screening=s, hospital=hospital, status="sent", urgency="routine",
-                required_specialties=["retina"], sent_at=now).pk)
+            data["referrals"].append(
+                Referral.objects.create(
+                    screening=s,
+                    hospital=hospital,
+                    status="sent",
+                    urgency="routine",
+                    required_specialties=["retina"],
+                    sent_at=now,
+                ).pk
+            )
     random.shuffle(data["codes"])
     return data
 
@@ -343,16 +458,25 @@ def check_invariants(env: dict[str, str]) -> dict:
     from pharmacy.models import Prescription, StockLot
     from screening.models import EyeResult, Screening
 
-    chain = subprocess.run([sys.executable, "manage.py", "verify_audit_chain"], cwd=ROOT, env=env,
-                           capture_output=True, text=True)
+    chain = subprocess.run(
+        [sys.executable, "manage.py", "verify_audit_chain"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     return {
         "negative_stock_lots": StockLot.objects.filter(quantity__lt=0).count(),
         "stock_ledger_mismatches": len(find_mismatches()),
         "prescriptions_released_twice": Prescription.objects.annotate(
             n=Count("dispenses", filter=Q(dispenses__status__in=["reserved", "completed"]))
-        ).filter(n__gt=1).count(),
+        )
+        .filter(n__gt=1)
+        .count(),
         "screenings_with_two_results_for_one_eye": EyeResult.objects.values("screening", "eye")
-        .annotate(n=Count("id")).filter(n__gt=1).count(),
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .count(),
         "screenings_stuck": Screening.objects.filter(status__in=["queued", "processing"]).count(),
         "audit_chain_ok": chain.returncode == 0,
         "audit_chain_output": (chain.stdout + chain.stderr).strip()[-200:],
@@ -393,14 +517,21 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
     print(f"building {args.db} (load average {load_before[0]:.1f}) ...", flush=True)
     _psql(f"DROP DATABASE IF EXISTS {args.db} WITH (FORCE)")
     _psql(f"CREATE DATABASE {args.db}")
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))
     data = seed(args)
     import cv2
     from skimage import data as skdata
 
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(skdata.retina(), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+    ok, buf = cv2.imencode(
+        ".jpg", cv2.cvtColor(skdata.retina(), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92]
+    )
     assert ok
     (workdir / "retina.jpg").write_bytes(buf.tobytes())
     data["jpeg"] = str(workdir / "retina.jpg")
@@ -417,14 +548,53 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
     bin_dir = Path(sys.executable).parent
     procs = []
     worker_log = open(workdir / "worker.log", "wb")  # noqa: SIM115
-    procs.append(subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "inference,default", "-c", "1",
-         "--loglevel=WARNING", "-n", f"load-{os.getpid()}@%h"],
-        cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True))
-    procs.append(subprocess.Popen(
-        [str(bin_dir / "gunicorn"), "config.wsgi", "-b", f"127.0.0.1:{args.port}", "-w", str(args.workers),
-         "-k", "gthread", "--threads", str(args.threads), "--log-level", "warning", "--timeout", "120"],
-        cwd=ROOT, env=env, start_new_session=True))
+    procs.append(
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                "inference,default",
+                "-c",
+                "1",
+                "--loglevel=WARNING",
+                "-n",
+                f"load-{os.getpid()}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=worker_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    )
+    procs.append(
+        subprocess.Popen(
+            [
+                str(bin_dir / "gunicorn"),
+                "config.wsgi",
+                "-b",
+                f"127.0.0.1:{args.port}",
+                "-w",
+                str(args.workers),
+                "-k",
+                "gthread",
+                "--threads",
+                str(args.threads),
+                "--log-level",
+                "warning",
+                "--timeout",
+                "120",
+            ],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+        )
+    )
     out = workdir / "stats.json"
     try:
         for _ in range(300):
@@ -435,14 +605,38 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
                 break
             except OSError:
                 time.sleep(0.2)
-        command = [str(bin_dir / "locust"), "-f", __file__, "--headless", "-u", str(args.users), "-r",
-                   str(args.spawn_rate), "-t", f"{args.duration}s", "--host", f"http://127.0.0.1:{args.port}",
-                   "--only-summary", "--stop-timeout", "30"]
+        command = [
+            str(bin_dir / "locust"),
+            "-f",
+            __file__,
+            "--headless",
+            "-u",
+            str(args.users),
+            "-r",
+            str(args.spawn_rate),
+            "-t",
+            f"{args.duration}s",
+            "--host",
+            f"http://127.0.0.1:{args.port}",
+            "--only-summary",
+            "--stop-timeout",
+            "30",
+        ]
         print("$ " + " ".join(command), flush=True)
         started = time.monotonic()
-        subprocess.run(command, cwd=ROOT, check=False, stdout=subprocess.DEVNULL,
-                       env={**env, "LOAD_DATA": str(workdir / "data.json"), "LOAD_WAIT": args.wait,
-                            "LOAD_OUT": str(out), "LOAD_KIOSK_USERS": str(max(1, round(args.users * 3 / 70)))})
+        subprocess.run(
+            command,
+            cwd=ROOT,
+            check=False,
+            stdout=subprocess.DEVNULL,
+            env={
+                **env,
+                "LOAD_DATA": str(workdir / "data.json"),
+                "LOAD_WAIT": args.wait,
+                "LOAD_OUT": str(out),
+                "LOAD_KIOSK_USERS": str(max(1, round(args.users * 3 / 70))),
+            },
+        )
         load_during = os.getloadavg()
         ran = time.monotonic() - started
         drained = wait_for_drain(args.drain_timeout)
@@ -465,27 +659,51 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
 
     submitted = Screening.objects.filter(images__isnull=False).distinct().count()
     print()
-    print(f"{args.users} users, {args.duration} s (ran {ran:.0f} s), think time {args.wait} s, gunicorn "
-          f"{args.workers}x{args.threads} gthread, 1 Celery inference worker; load average before "
-          f"{load_before[0]:.1f}, at the end {load_during[0]:.1f} ({os.cpu_count()} CPUs)")
+    print(
+        f"{args.users} users, {args.duration} s (ran {ran:.0f} s), think time {args.wait} s, gunicorn "
+        f"{args.workers}x{args.threads} gthread, 1 Celery inference worker; load average before "
+        f"{load_before[0]:.1f}, at the end {load_during[0]:.1f} ({os.cpu_count()} CPUs)"
+    )
     print("| Request | Count | Failures | req/s | p50 (ms) | p95 (ms) | p99 (ms) | max (ms) |")
     print("|---|---|---|---|---|---|---|---|")
     for row in stats["rows"]:
-        print(f"| {row['name']} | {row['count']} | {row['failures']} | {row['rps']:.2f} | {row['p50']:.0f} | "
-              f"{row['p95']:.0f} | {row['p99']:.0f} | {row['max']:.0f} |")
+        print(
+            f"| {row['name']} | {row['count']} | {row['failures']} | {row['rps']:.2f} | {row['p50']:.0f} | "
+            f"{row['p95']:.0f} | {row['p99']:.0f} | {row['max']:.0f} |"
+        )
     for error in stats["errors"]:
         print("error: " + re.sub(r"\s+", " ", error)[:300])
-    print(f"\nScreenings submitted during the run: {submitted}; queue drained {drained:.0f} s after the load")
-    print("Invariants: " + ", ".join(f"{k} = {v}" for k, v in invariants.items() if k != "audit_chain_output"))
+    print(
+        f"\nScreenings submitted during the run: {submitted}; queue drained {drained:.0f} s after the load"
+    )
+    print(
+        "Invariants: "
+        + ", ".join(f"{k} = {v}" for k, v in invariants.items() if k != "audit_chain_output")
+    )
     failures = stats["rows"][-1]["failures"]
-    ok = (failures == 0 and invariants["negative_stock_lots"] == 0 and invariants["stock_ledger_mismatches"] == 0
-          and invariants["prescriptions_released_twice"] == 0
-          and invariants["screenings_with_two_results_for_one_eye"] == 0
-          and invariants["screenings_stuck"] == 0 and invariants["audit_chain_ok"])
+    ok = (
+        failures == 0
+        and invariants["negative_stock_lots"] == 0
+        and invariants["stock_ledger_mismatches"] == 0
+        and invariants["prescriptions_released_twice"] == 0
+        and invariants["screenings_with_two_results_for_one_eye"] == 0
+        and invariants["screenings_stuck"] == 0
+        and invariants["audit_chain_ok"]
+    )
     print("LOAD OK" if ok else "LOAD FAILED")
     if args.json:
-        Path(args.json).write_text(json.dumps({"stats": stats, "invariants": invariants, "submitted": submitted,
-                                               "ok": ok, "load_before": load_before, "load_end": load_during}))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "stats": stats,
+                    "invariants": invariants,
+                    "submitted": submitted,
+                    "ok": ok,
+                    "load_before": load_before,
+                    "load_end": load_during,
+                }
+            )
+        )
     return 0 if ok else 1
 
 

@@ -322,6 +322,33 @@ def export(
     return metrics
 
 
+def retune(out: Path, *, threads: int = 2, split_csv: Path | None = None) -> dict:
+    """Re-tune an existing bundle's thresholds on validation, through its shipped runtime,
+    without re-exporting the weights (the runs' checkpoints may have moved on since)."""
+    from ml.data import DEFAULT_SPLIT
+    from ml.ensemble import Ensemble
+
+    ens = Ensemble.load(out, threads=threads)
+    size = next(iter(ens.branches.values())).spec.size
+    images, rec, va, _ = _val_set(split_csv or DEFAULT_SPLIT, size)
+    rec_val = rec.subset(va)
+    # The cache holds the cropped, resized pictures: exactly what crop_fundus + resize give.
+    probs = ens.branch_probabilities([np.asarray(images[i]) for i in va], cropped=True)
+    mean = np.mean(list(probs.values()), axis=0)
+    thresholds = tune_thresholds(rec_val.eye_labels, mean)
+    metrics_path = out / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    res = {b: summarize(p, rec_val, thresholds) for b, p in probs.items()}
+    if len(probs) > 1:
+        res["ensemble"] = summarize(mean, rec_val, thresholds)
+    res["eyes"] = len(va)
+    metrics[ens.runtime] = res
+    metrics["thresholds_retuned"] = True
+    (out / "thresholds.json").write_text(json.dumps(thresholds, indent=2))
+    metrics_path.write_text(json.dumps(metrics, indent=2, default=float))
+    return metrics
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -341,7 +368,17 @@ def main(argv: list[str] | None = None) -> None:
         help="static int8 ONNX (smaller, faster, but cost 0.02 macro AUC on validation here)",
     )
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--retune-only",
+        action="store_true",
+        help="keep the bundle in --out, only re-tune thresholds.json on validation",
+    )
     args = ap.parse_args(argv)
+    if args.retune_only:
+        out = args.out if args.out.is_absolute() else REPO_ROOT / args.out
+        m = retune(out, threads=args.threads)
+        print(json.dumps(json.loads((out / "thresholds.json").read_text()), indent=1))
+        return
     runs = [r if r.is_absolute() else REPO_ROOT / r for r in args.runs]
     runs = [r for r in runs if (r / "best.pt").is_file() or (r / "last.pt").is_file()]
     if not runs:

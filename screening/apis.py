@@ -187,8 +187,8 @@ class ScreeningListCreateApi(APIView):
         accept_ungradable = serializers.BooleanField(required=False, default=False)
 
     @extend_schema(
-        parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=Screening.Status.values), OpenApiParameter("limit", OpenApiTypes.INT),
-                    OpenApiParameter("offset", OpenApiTypes.INT)],
+        parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=Screening.Status.values),
+                    OpenApiParameter("limit", OpenApiTypes.INT), OpenApiParameter("offset", OpenApiTypes.INT)],
         responses={200: inline_serializer("ScreeningPage", {  # LimitOffsetPagination's envelope
             "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
             "previous": serializers.URLField(allow_null=True),

@@ -9,7 +9,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_addoption(parser) -> None:  # noqa: ANN001
-    parser.addoption("--run-slow", action="store_true", help="also run the tests marked slow (make test-long)")
+    parser.addoption(
+        "--run-slow", action="store_true", help="also run the tests marked slow (make test-long)"
+    )
 
 
 def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001

@@ -21,10 +21,31 @@ from tests.conftest import REPO_ROOT
 def test_load_smoke_has_no_errors_and_keeps_the_invariants(tmp_path: Path) -> None:
     out = tmp_path / "load.json"
     run = subprocess.run(
-        [sys.executable, "bench/load_locust.py", "--users", "10", "--duration", "30", "--codes", "300",
-         "--db", "eyebridge_load_smoke", "--redis-db", "14", "--port", "8772", "--drain-timeout", "300",
-         "--json", str(out)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, check=False,
+        [
+            sys.executable,
+            "bench/load_locust.py",
+            "--users",
+            "10",
+            "--duration",
+            "30",
+            "--codes",
+            "300",
+            "--db",
+            "eyebridge_load_smoke",
+            "--redis-db",
+            "14",
+            "--port",
+            "8772",
+            "--drain-timeout",
+            "300",
+            "--json",
+            str(out),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     result = json.loads(out.read_text())
@@ -32,7 +53,12 @@ def test_load_smoke_has_no_errors_and_keeps_the_invariants(tmp_path: Path) -> No
     assert total["count"] > 50 and total["failures"] == 0
     names = {row["name"] for row in result["stats"]["rows"]}
     # Every kind of work happened: portal reads, a screening submission, a kiosk dispense.
-    assert {"GET worklist", "GET pharmacist queue", "GET hospital inbox", "POST kiosk dispense"} <= names
+    assert {
+        "GET worklist",
+        "GET pharmacist queue",
+        "GET hospital inbox",
+        "POST kiosk dispense",
+    } <= names
     invariants = result["invariants"]
     assert invariants["negative_stock_lots"] == 0
     assert invariants["prescriptions_released_twice"] == 0
