@@ -6,10 +6,24 @@ from accounts.models import AdminAlert, OutboundMessage, User
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
-    list_display = ["username", "email", "role", "preferred_language", "is_active", "is_staff", "last_login"]
+    list_display = [
+        "username",
+        "email",
+        "role",
+        "preferred_language",
+        "is_active",
+        "is_staff",
+        "last_login",
+    ]
     list_filter = ["role", "is_active", "is_staff", "preferred_language"]
-    fieldsets = (*BaseUserAdmin.fieldsets, ("EyeBridge", {"fields": ("role", "preferred_language")}))
-    add_fieldsets = (*BaseUserAdmin.add_fieldsets, ("EyeBridge", {"fields": ("role", "preferred_language")}))
+    fieldsets = (
+        *BaseUserAdmin.fieldsets,
+        ("EyeBridge", {"fields": ("role", "preferred_language")}),
+    )
+    add_fieldsets = (
+        *BaseUserAdmin.add_fieldsets,
+        ("EyeBridge", {"fields": ("role", "preferred_language")}),
+    )
 
 
 @admin.register(OutboundMessage)
@@ -38,9 +52,26 @@ class AuditEventAdmin(admin.ModelAdmin):
     """Read-only: filter, search and export. No add, change or delete, for anyone (the table is
     append-only; superusers included)."""
 
-    list_display = ["created_at", "actor_type", "actor_username", "kiosk_id", "action", "object_type",
-                    "object_ids", "method", "path", "status_code", "ip"]
-    list_filter = ["action", "actor_type", "object_type", ("created_at", admin.DateFieldListFilter), "status_code"]
+    list_display = [
+        "created_at",
+        "actor_type",
+        "actor_username",
+        "kiosk_id",
+        "action",
+        "object_type",
+        "object_ids",
+        "method",
+        "path",
+        "status_code",
+        "ip",
+    ]
+    list_filter = [
+        "action",
+        "actor_type",
+        "object_type",
+        ("created_at", admin.DateFieldListFilter),
+        "status_code",
+    ]
     search_fields = ["actor_username", "kiosk_id", "path", "url_name", "object_ids", "ip"]
     date_hierarchy = "created_at"
     actions = ["export_csv"]
@@ -75,7 +106,9 @@ class AuditEventAdmin(admin.ModelAdmin):
         ids = list(queryset.values_list("id", flat=True)[:100_000])
         request.audit_action = "export"
         request.audit_object_ids = ids[:100]
-        response = StreamingHttpResponse(csv_rows(AuditEvent.objects.filter(id__in=ids).order_by("id")),
-                                         content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(
+            csv_rows(AuditEvent.objects.filter(id__in=ids).order_by("id")),
+            content_type="text/csv; charset=utf-8",
+        )
         response["Content-Disposition"] = 'attachment; filename="audit-events.csv"'
         return response

@@ -29,9 +29,13 @@ class TokenObtainApi(APIView):
         responses={
             200: inline_serializer("TokenOutput", {"token": serializers.CharField()}),
             400: OpenApiResponse(description="Missing or malformed fields"),
-            401: OpenApiResponse(description="Wrong username or password, or a missing/wrong "
-                                             "two-factor code (code `otp_required`)"),
-            429: OpenApiResponse(description="Too many failed sign-ins for this username from this address"),
+            401: OpenApiResponse(
+                description="Wrong username or password, or a missing/wrong "
+                "two-factor code (code `otp_required`)"
+            ),
+            429: OpenApiResponse(
+                description="Too many failed sign-ins for this username from this address"
+            ),
         },
         auth=[],
     )
@@ -57,8 +61,11 @@ class TokenObtainApi(APIView):
             if not code or match_token(user, code) is None:
                 # Counts as a failed sign-in for axes and the audit trail: the password alone
                 # must not be enough, nor a way to guess codes without limit.
-                user_login_failed.send(sender=__name__, credentials={"username": user.get_username()},
-                                       request=request._request)
+                user_login_failed.send(
+                    sender=__name__,
+                    credentials={"username": user.get_username()},
+                    request=request._request,
+                )
                 return Response(
                     {"detail": "A valid two-factor code is required.", "code": "otp_required"},
                     status=status.HTTP_401_UNAUTHORIZED,

@@ -46,7 +46,9 @@ class SmsGatewayBackend(MessageBackend):
         urllib.request.urlopen(request, timeout=10).close()  # noqa: S310
 
 
-def message_send(*, to: str, body: str, topic: str = "", dedupe_key: str | None = None) -> OutboundMessage | None:
+def message_send(
+    *, to: str, body: str, topic: str = "", dedupe_key: str | None = None
+) -> OutboundMessage | None:
     """Record and deliver one message. With a dedupe_key, a second call for the same event sends
     nothing and returns None (tasks that send messages may be redelivered)."""
     if not to:
@@ -55,8 +57,12 @@ def message_send(*, to: str, body: str, topic: str = "", dedupe_key: str | None 
     try:
         with transaction.atomic():
             message = OutboundMessage.objects.create(
-                to=to, body=body, backend=backend_path, status=OutboundMessage.Status.SENT,
-                topic=topic, dedupe_key=dedupe_key,
+                to=to,
+                body=body,
+                backend=backend_path,
+                status=OutboundMessage.Status.SENT,
+                topic=topic,
+                dedupe_key=dedupe_key,
             )
     except IntegrityError:
         return None

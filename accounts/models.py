@@ -123,7 +123,9 @@ class AuditEvent(models.Model):
     url_name = models.CharField(_("URL name"), max_length=120, blank=True)
     path = models.CharField(_("path"), max_length=500, blank=True)
     method = models.CharField(_("method"), max_length=10, blank=True)
-    status_code = models.PositiveSmallIntegerField(_("outcome (HTTP status)"), null=True, blank=True)
+    status_code = models.PositiveSmallIntegerField(
+        _("outcome (HTTP status)"), null=True, blank=True
+    )
     ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
     extra = models.JSONField(_("details"), default=dict, blank=True)

@@ -43,7 +43,9 @@ def set_language(request: HttpRequest) -> HttpResponse:
         language = "ko"
     if request.user.is_authenticated:
         # request.user is a SimpleLazyObject: type(request.user) is not the model class.
-        request.user._meta.model.objects.filter(pk=request.user.pk).update(preferred_language=language)
+        request.user._meta.model.objects.filter(pk=request.user.pk).update(
+            preferred_language=language
+        )
     translation.activate(language)
     next_url = request.POST.get("next") or reverse("home")
     if not next_url.startswith("/") or next_url.startswith("//"):
@@ -66,8 +68,9 @@ def _qr_svg(data: str) -> str:
 def _safe_next(request: HttpRequest, value: str | None) -> str:
     from django.utils.http import url_has_allowed_host_and_scheme
 
-    if value and url_has_allowed_host_and_scheme(value, allowed_hosts={request.get_host()},
-                                                 require_https=request.is_secure()):
+    if value and url_has_allowed_host_and_scheme(
+        value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return value
     return reverse("home")
 
@@ -104,9 +107,12 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
             return redirect("home")
         error = _("That code is not right. Check the time on your phone and try the current code.")
     uri = device.config_url
-    return render(request, "accounts/otp_setup.html",
-                  {"uri": uri, "qr_svg": _qr_svg(uri), "error": error, "enrolled": False},
-                  status=400 if error else 200)
+    return render(
+        request,
+        "accounts/otp_setup.html",
+        {"uri": uri, "qr_svg": _qr_svg(uri), "error": error, "enrolled": False},
+        status=400 if error else 200,
+    )
 
 
 @login_required
@@ -128,9 +134,19 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
         if device is not None:
             otp_login(request, device)
             return redirect(next_url)
-        audit_record(action="login_failed", user=request.user, object_type="user",
-                     object_ids=[request.user.pk], request=request, url_name="accounts:otp_verify",
-                     extra={"stage": "otp"})
+        audit_record(
+            action="login_failed",
+            user=request.user,
+            object_type="user",
+            object_ids=[request.user.pk],
+            request=request,
+            url_name="accounts:otp_verify",
+            extra={"stage": "otp"},
+        )
         error = _("That code is not right. Try the code your authenticator shows now.")
-    return render(request, "accounts/otp_verify.html", {"error": error, "next": next_url},
-                  status=400 if error else 200)
+    return render(
+        request,
+        "accounts/otp_verify.html",
+        {"error": error, "next": next_url},
+        status=400 if error else 200,
+    )

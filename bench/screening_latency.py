@@ -41,10 +41,16 @@ def main() -> None:
         "ML_THREADS": "2",
     }
     os.environ.update(env)
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-c", f"DROP DATABASE IF EXISTS {args.db}"],
-                   check=True, capture_output=True)
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-c", f"CREATE DATABASE {args.db}"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-c", f"DROP DATABASE IF EXISTS {args.db}"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-c", f"CREATE DATABASE {args.db}"],
+        check=True,
+        capture_output=True,
+    )
     sys.path.insert(0, str(ROOT))
     import django
 
@@ -76,9 +82,26 @@ def main() -> None:
     # figure is the screening pipeline's own.
     log = open(Path(media) / "worker.log", "wb")  # noqa: SIM115
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "inference", "-c", "1",
-         "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            "inference",
+            "-c",
+            "1",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         while b"ready." not in (Path(media) / "worker.log").read_bytes():
@@ -86,15 +109,20 @@ def main() -> None:
 
         def submit() -> int:
             return screening_submit(
-                user=hw, patient_id=patient.id,
-                left_image=SimpleUploadedFile("l.jpg", photo), right_image=SimpleUploadedFile("r.jpg", photo),
+                user=hw,
+                patient_id=patient.id,
+                left_image=SimpleUploadedFile("l.jpg", photo),
+                right_image=SimpleUploadedFile("r.jpg", photo),
             ).id
 
         def wait(ids: list[int]) -> None:
             pending = set(ids)
             while pending:
-                done = set(Screening.objects.filter(id__in=pending, status__in=["completed", "ungradable", "failed"])
-                           .values_list("id", flat=True))
+                done = set(
+                    Screening.objects.filter(
+                        id__in=pending, status__in=["completed", "ungradable", "failed"]
+                    ).values_list("id", flat=True)
+                )
                 pending -= done
                 if pending:
                     time.sleep(0.02)

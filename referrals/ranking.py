@@ -205,7 +205,9 @@ def _nearest_in_box(lat: float, lon: float, radius_km: float, cap: int) -> list[
     if connection.vendor != "postgresql":
         # SQLite (the bare-machine `make run`) has no ARRAY subquery: a second query instead.
         rows = list(
-            Hospital.objects.filter(pk__in=[r["id"] for r in nearest]).order_by().values(*HOSPITAL_COLUMNS)
+            Hospital.objects.filter(pk__in=[r["id"] for r in nearest])
+            .order_by()
+            .values(*HOSPITAL_COLUMNS)
         )
         codes_by_id: dict[int, list[str]] = {}
         for hid, code in through.filter(hospital_id__in=[r["id"] for r in rows]).values_list(

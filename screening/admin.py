@@ -30,10 +30,25 @@ class SiteMembershipAdmin(admin.ModelAdmin):
 
 @admin.register(Patient)
 class PatientAdmin(admin.ModelAdmin):
-    list_display = ["pseudonym", "name", "birth_date", "sex", "site", "has_diabetes", "has_hypertension", "created_at"]
+    list_display = [
+        "pseudonym",
+        "name",
+        "birth_date",
+        "sex",
+        "site",
+        "has_diabetes",
+        "has_hypertension",
+        "created_at",
+    ]
     list_filter = ["site", "sex", "has_diabetes", "has_hypertension", "family_history_glaucoma"]
     search_fields = ["pseudonym", "name", "phone"]
-    readonly_fields = ["pseudonym", "created_at", "created_by", "consent_recorded_by", "consent_recorded_at"]
+    readonly_fields = [
+        "pseudonym",
+        "created_at",
+        "created_by",
+        "consent_recorded_by",
+        "consent_recorded_at",
+    ]
 
 
 class ScreeningImageInline(admin.TabularInline):
@@ -72,17 +87,47 @@ class EyeResultInline(admin.TabularInline):
 
 @admin.register(Screening)
 class ScreeningAdmin(admin.ModelAdmin):
-    list_display = ["id", "patient", "site", "status", "triage", "attempts", "created_at", "completed_at"]
+    list_display = [
+        "id",
+        "patient",
+        "site",
+        "status",
+        "triage",
+        "attempts",
+        "created_at",
+        "completed_at",
+    ]
     list_filter = ["status", "triage", "site"]
     search_fields = ["patient__pseudonym", "patient__name"]
     date_hierarchy = "created_at"
     inlines = [ScreeningImageInline, EyeResultInline]
     # AI outputs and pipeline state are the record of what happened: read-only.
-    readonly_fields = ["patient", "site", "health_worker", "status", "attempts", "queued_at", "started_at",
-                       "completed_at", "triage", "reasons", "findings", "model_version", "error", "created_at"]
+    readonly_fields = [
+        "patient",
+        "site",
+        "health_worker",
+        "status",
+        "attempts",
+        "queued_at",
+        "started_at",
+        "completed_at",
+        "triage",
+        "reasons",
+        "findings",
+        "model_version",
+        "error",
+        "created_at",
+    ]
 
 
 @admin.register(TriageRule)
 class TriageRuleAdmin(admin.ModelAdmin):
-    list_display = ["class_code", "risk_factor", "threshold", "urgent_threshold", "referable", "updated_at"]
+    list_display = [
+        "class_code",
+        "risk_factor",
+        "threshold",
+        "urgent_threshold",
+        "referable",
+        "updated_at",
+    ]
     list_filter = ["class_code", "risk_factor"]

@@ -43,9 +43,24 @@ class StrictSerializer(serializers.Serializer):
 class PatientOutput(serializers.ModelSerializer):
     class Meta:
         model = Patient
-        fields = ["id", "pseudonym", "name", "birth_date", "sex", "phone", "region", "address",
-                  "home_latitude", "home_longitude", "has_diabetes", "has_hypertension",
-                  "family_history_glaucoma", "high_myopia", "allergies", "created_at"]
+        fields = [
+            "id",
+            "pseudonym",
+            "name",
+            "birth_date",
+            "sex",
+            "phone",
+            "region",
+            "address",
+            "home_latitude",
+            "home_longitude",
+            "has_diabetes",
+            "has_hypertension",
+            "family_history_glaucoma",
+            "high_myopia",
+            "allergies",
+            "created_at",
+        ]
 
 
 class PatientListCreateApi(APIView):
@@ -53,28 +68,48 @@ class PatientListCreateApi(APIView):
         name = serializers.CharField(max_length=120)
         birth_date = serializers.DateField()
         sex = serializers.ChoiceField(choices=Sex.choices)
-        phone = serializers.RegexField(r"^[0-9+\- ]{0,32}$", required=False, default="", allow_blank=True)
+        phone = serializers.RegexField(
+            r"^[0-9+\- ]{0,32}$", required=False, default="", allow_blank=True
+        )
         region = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
-        address = serializers.CharField(max_length=300, required=False, default="", allow_blank=True)
-        home_latitude = serializers.FloatField(required=False, allow_null=True, default=None,
-                                               min_value=-90, max_value=90)
-        home_longitude = serializers.FloatField(required=False, allow_null=True, default=None,
-                                                min_value=-180, max_value=180)
+        address = serializers.CharField(
+            max_length=300, required=False, default="", allow_blank=True
+        )
+        home_latitude = serializers.FloatField(
+            required=False, allow_null=True, default=None, min_value=-90, max_value=90
+        )
+        home_longitude = serializers.FloatField(
+            required=False, allow_null=True, default=None, min_value=-180, max_value=180
+        )
         has_diabetes = serializers.BooleanField(required=False, default=False)
         has_hypertension = serializers.BooleanField(required=False, default=False)
         family_history_glaucoma = serializers.BooleanField(required=False, default=False)
         high_myopia = serializers.BooleanField(required=False, default=False)
-        allergies = serializers.CharField(max_length=1000, required=False, default="", allow_blank=True)
-        medical_notes = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
+        allergies = serializers.CharField(
+            max_length=1000, required=False, default="", allow_blank=True
+        )
+        medical_notes = serializers.CharField(
+            max_length=2000, required=False, default="", allow_blank=True
+        )
         consent_given = serializers.BooleanField()
         allow_duplicate = serializers.BooleanField(required=False, default=False)
 
     @extend_schema(
-        parameters=[OpenApiParameter("q", OpenApiTypes.STR, description="Name, patient code or phone")],
-        responses={200: inline_serializer("PatientPage", {  # LimitOffsetPagination's envelope
-            "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
-            "previous": serializers.URLField(allow_null=True), "results": PatientOutput(many=True)}),
-            401: ERRORS[401]},
+        parameters=[
+            OpenApiParameter("q", OpenApiTypes.STR, description="Name, patient code or phone")
+        ],
+        responses={
+            200: inline_serializer(
+                "PatientPage",
+                {  # LimitOffsetPagination's envelope
+                    "count": serializers.IntegerField(),
+                    "next": serializers.URLField(allow_null=True),
+                    "previous": serializers.URLField(allow_null=True),
+                    "results": PatientOutput(many=True),
+                },
+            ),
+            401: ERRORS[401],
+        },
     )
     def get(self, request: Request) -> Response:
         query = request.query_params.get("q", "")[:100]
@@ -94,9 +129,14 @@ class PatientListCreateApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: PatientOutput, **ERRORS,
-                   409: OpenApiResponse(description="Possible duplicate: `duplicates` lists existing "
-                                                    "records; resend with allow_duplicate=true")},
+        responses={
+            201: PatientOutput,
+            **ERRORS,
+            409: OpenApiResponse(
+                description="Possible duplicate: `duplicates` lists existing "
+                "records; resend with allow_duplicate=true"
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -112,7 +152,9 @@ class PatientListCreateApi(APIView):
 class PatientDetailApi(APIView):
     @extend_schema(responses={200: PatientOutput, 401: ERRORS[401], 404: ERRORS[404]})
     def get(self, request: Request, patient_id: int) -> Response:
-        return Response(PatientOutput(selectors.patient_get(user=request.user, patient_id=patient_id)).data)
+        return Response(
+            PatientOutput(selectors.patient_get(user=request.user, patient_id=patient_id)).data
+        )
 
 
 def screening_output(screening: Screening, request: Request) -> dict:
@@ -130,8 +172,11 @@ def screening_output(screening: Screening, request: Request) -> dict:
             "probabilities": result.probabilities if result else None,
             "top_class": result.top_class if result else None,
             "findings": result.findings if result else [],
-            "heatmap": (request.build_absolute_uri(reverse("screening:heatmap_file", args=[result.id]))
-                        if result is not None and result.heatmap_path else None),
+            "heatmap": (
+                request.build_absolute_uri(reverse("screening:heatmap_file", args=[result.id]))
+                if result is not None and result.heatmap_path
+                else None
+            ),
             "model_version": result.model_version if result else None,
         }
     return {
@@ -157,8 +202,10 @@ ScreeningOutputSchema = inline_serializer(
     {
         "id": serializers.IntegerField(),
         "status": serializers.ChoiceField(choices=Screening.Status.choices),
-        "patient": inline_serializer("ScreeningPatient", {"id": serializers.IntegerField(),
-                                                          "pseudonym": serializers.CharField()}),
+        "patient": inline_serializer(
+            "ScreeningPatient",
+            {"id": serializers.IntegerField(), "pseudonym": serializers.CharField()},
+        ),
         "site": serializers.IntegerField(),
         "created_at": serializers.DateTimeField(),
         "completed_at": serializers.DateTimeField(allow_null=True),
@@ -181,18 +228,33 @@ class ScreeningListCreateApi(APIView):
         patient = serializers.IntegerField(min_value=1)
         left_image = serializers.FileField(required=False, allow_null=True, allow_empty_file=True)
         right_image = serializers.FileField(required=False, allow_null=True, allow_empty_file=True)
-        symptoms = serializers.ListField(child=serializers.ChoiceField(choices=Symptom.choices),
-                                         required=False, default=list, max_length=len(Symptom.choices))
+        symptoms = serializers.ListField(
+            child=serializers.ChoiceField(choices=Symptom.choices),
+            required=False,
+            default=list,
+            max_length=len(Symptom.choices),
+        )
         notes = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)
         accept_ungradable = serializers.BooleanField(required=False, default=False)
 
     @extend_schema(
-        parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=Screening.Status.values),
-                    OpenApiParameter("limit", OpenApiTypes.INT), OpenApiParameter("offset", OpenApiTypes.INT)],
-        responses={200: inline_serializer("ScreeningPage", {  # LimitOffsetPagination's envelope
-            "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
-            "previous": serializers.URLField(allow_null=True),
-            "results": serializers.ListField(child=ScreeningOutputSchema)}), 401: ERRORS[401]},
+        parameters=[
+            OpenApiParameter("status", OpenApiTypes.STR, enum=Screening.Status.values),
+            OpenApiParameter("limit", OpenApiTypes.INT),
+            OpenApiParameter("offset", OpenApiTypes.INT),
+        ],
+        responses={
+            200: inline_serializer(
+                "ScreeningPage",
+                {  # LimitOffsetPagination's envelope
+                    "count": serializers.IntegerField(),
+                    "next": serializers.URLField(allow_null=True),
+                    "previous": serializers.URLField(allow_null=True),
+                    "results": serializers.ListField(child=ScreeningOutputSchema),
+                },
+            ),
+            401: ERRORS[401],
+        },
     )
     def get(self, request: Request) -> Response:
         from rest_framework.pagination import LimitOffsetPagination
@@ -221,14 +283,20 @@ class ScreeningListCreateApi(APIView):
         v = data.validated_data
         try:
             screening = services.screening_submit(
-                user=request.user, patient_id=v["patient"], left_image=v.get("left_image"),
-                right_image=v.get("right_image"), symptoms=v["symptoms"], notes=v["notes"],
+                user=request.user,
+                patient_id=v["patient"],
+                left_image=v.get("left_image"),
+                right_image=v.get("right_image"),
+                symptoms=v["symptoms"],
+                notes=v["notes"],
                 accept_ungradable=v["accept_ungradable"],
             )
         except InvalidInput as exc:
             if "errors" in exc.details:
-                return Response({**exc.details["errors"], "detail": exc.message, "code": exc.code},
-                                status=status.HTTP_400_BAD_REQUEST)
+                return Response(
+                    {**exc.details["errors"], "detail": exc.message, "code": exc.code},
+                    status=status.HTTP_400_BAD_REQUEST,
+                )
             raise
         screening = selectors.screening_get(user=request.user, screening_id=screening.id)
         return Response(screening_output(screening, request), status=status.HTTP_201_CREATED)
@@ -242,9 +310,14 @@ class ScreeningDetailApi(APIView):
 
 
 class ScreeningFhirApi(APIView):
-    @extend_schema(responses={(200, "application/fhir+json"): OpenApiTypes.OBJECT, 401: ERRORS[401],
-                              404: ERRORS[404]},
-                   description="FHIR R4 Bundle: Patient, ImagingStudy, Observations, DiagnosticReport.")
+    @extend_schema(
+        responses={
+            (200, "application/fhir+json"): OpenApiTypes.OBJECT,
+            401: ERRORS[401],
+            404: ERRORS[404],
+        },
+        description="FHIR R4 Bundle: Patient, ImagingStudy, Observations, DiagnosticReport.",
+    )
     def get(self, request: Request, screening_id: int) -> Response:
         from screening.fhir import screening_bundle
 

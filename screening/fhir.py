@@ -20,7 +20,10 @@ from screening.models import CLASS_NAMES, Screening
 
 SYSTEM = "https://eyebridge.example/fhir"
 SEX = {"F": "female", "M": "male", "O": "unknown"}
-SNOMED_EYE = {"left": ("8966001", "Left eye structure"), "right": ("18944008", "Right eye structure")}
+SNOMED_EYE = {
+    "left": ("8966001", "Left eye structure"),
+    "right": ("18944008", "Right eye structure"),
+}
 
 
 def _urn(kind: str, key: object) -> str:
@@ -48,16 +51,29 @@ def screening_bundle(screening: Screening) -> dict:
         series=[
             {
                 "uid": f"2.25.{int(im.sha256[:30], 16)}",
-                "modality": {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "OP"},
-                "bodySite": {"system": "http://snomed.info/sct", "code": SNOMED_EYE[im.eye][0],
-                             "display": SNOMED_EYE[im.eye][1]},
+                "modality": {
+                    "system": "http://dicom.nema.org/resources/ontology/DCM",
+                    "code": "OP",
+                },
+                "bodySite": {
+                    "system": "http://snomed.info/sct",
+                    "code": SNOMED_EYE[im.eye][0],
+                    "display": SNOMED_EYE[im.eye][1],
+                },
                 "numberOfInstances": 1,
-                "instance": [{"uid": f"2.25.{int(im.sha256[30:60], 16)}",
-                              "sopClass": {"system": "urn:ietf:rfc:3986",
-                                           "code": "urn:oid:1.2.840.10008.5.1.4.1.1.77.1.5.1"}}],
+                "instance": [
+                    {
+                        "uid": f"2.25.{int(im.sha256[30:60], 16)}",
+                        "sopClass": {
+                            "system": "urn:ietf:rfc:3986",
+                            "code": "urn:oid:1.2.840.10008.5.1.4.1.1.77.1.5.1",
+                        },
+                    }
+                ],
             }
             for im in images
-        ] or None,
+        ]
+        or None,
     )
     observations = []
     for result in screening.results.all():
@@ -66,16 +82,35 @@ def screening_bundle(screening: Screening) -> dict:
                 Observation(
                     id=f"{screening.pk}-{result.eye}-{code}",
                     status="final",
-                    code={"coding": [{"system": f"{SYSTEM}/odir-class", "code": code,
-                                      "display": str(CLASS_NAMES.get(code, code))}],
-                          "text": f"AI probability of {CLASS_NAMES.get(code, code)}"},
+                    code={
+                        "coding": [
+                            {
+                                "system": f"{SYSTEM}/odir-class",
+                                "code": code,
+                                "display": str(CLASS_NAMES.get(code, code)),
+                            }
+                        ],
+                        "text": f"AI probability of {CLASS_NAMES.get(code, code)}",
+                    },
                     subject=patient_ref,
-                    bodySite={"coding": [{"system": "http://snomed.info/sct",
-                                          "code": SNOMED_EYE[result.eye][0],
-                                          "display": SNOMED_EYE[result.eye][1]}]},
-                    valueQuantity={"value": round(float(probability), 4), "unit": "probability",
-                                   "system": "http://unitsofmeasure.org", "code": "1"},
-                    interpretation=[{"text": "finding" if code in result.findings else "below threshold"}],
+                    bodySite={
+                        "coding": [
+                            {
+                                "system": "http://snomed.info/sct",
+                                "code": SNOMED_EYE[result.eye][0],
+                                "display": SNOMED_EYE[result.eye][1],
+                            }
+                        ]
+                    },
+                    valueQuantity={
+                        "value": round(float(probability), 4),
+                        "unit": "probability",
+                        "system": "http://unitsofmeasure.org",
+                        "code": "1",
+                    },
+                    interpretation=[
+                        {"text": "finding" if code in result.findings else "below threshold"}
+                    ],
                     device={"display": f"EyeBridge model {result.model_version}"},
                     effectiveDateTime=(screening.completed_at or timezone.now()).isoformat(),
                 )
@@ -101,4 +136,8 @@ def screening_bundle(screening: Screening) -> dict:
         timestamp=timezone.now().isoformat(),
         entry=[{"fullUrl": url, "resource": resource} for url, resource in entries],
     )
-    return json.loads(bundle.model_dump_json(exclude_none=True) if hasattr(bundle, "model_dump_json") else bundle.json())
+    return json.loads(
+        bundle.model_dump_json(exclude_none=True)
+        if hasattr(bundle, "model_dump_json")
+        else bundle.json()
+    )

@@ -33,4 +33,6 @@ def model_thresholds() -> dict[str, float]:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         return {}
-    return {k: float(v) for k, v in data.get("thresholds", data).items() if isinstance(v, int | float)}
+    return {
+        k: float(v) for k, v in data.get("thresholds", data).items() if isinstance(v, int | float)
+    }

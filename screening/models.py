@@ -72,7 +72,9 @@ def new_pseudonym() -> str:
 class Patient(models.Model):
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="patients")
     # Shown on screens and exports instead of the name; stable for the patient's lifetime.
-    pseudonym = models.CharField(_("patient code"), max_length=20, unique=True, default=new_pseudonym)
+    pseudonym = models.CharField(
+        _("patient code"), max_length=20, unique=True, default=new_pseudonym
+    )
     name = models.CharField(_("name"), max_length=120)
     birth_date = models.DateField(_("birth date"))
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
@@ -89,7 +91,10 @@ class Patient(models.Model):
     medical_notes = models.TextField(_("other conditions and medicines"), blank=True)
     consent_given = models.BooleanField(_("consent to screening and data use"), default=False)
     consent_recorded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="+",
     )
     consent_recorded_at = models.DateTimeField(null=True, blank=True)
@@ -103,7 +108,8 @@ class Patient(models.Model):
         indexes = [models.Index(fields=["site", "name", "birth_date"])]
         constraints = [
             models.CheckConstraint(
-                condition=Q(home_latitude__isnull=True) | Q(home_latitude__gte=-90, home_latitude__lte=90),
+                condition=Q(home_latitude__isnull=True)
+                | Q(home_latitude__gte=-90, home_latitude__lte=90),
                 name="patient_latitude_range",
             ),
             models.CheckConstraint(
@@ -162,7 +168,9 @@ class Screening(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     symptoms = models.JSONField(_("symptoms"), default=list, blank=True)
     notes = models.TextField(_("notes"), blank=True)
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    status = models.CharField(
+        max_length=12, choices=Status.choices, default=Status.DRAFT, db_index=True
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -175,10 +183,14 @@ class Screening(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["site", "-created_at"]), models.Index(fields=["status", "queued_at"])]
+        indexes = [
+            models.Index(fields=["site", "-created_at"]),
+            models.Index(fields=["status", "queued_at"]),
+        ]
         constraints = [
             models.CheckConstraint(
-                condition=~Q(status="completed") | ~Q(triage=""), name="completed_screening_has_triage"
+                condition=~Q(status="completed") | ~Q(triage=""),
+                name="completed_screening_has_triage",
             ),
         ]
 
@@ -255,7 +267,9 @@ class TriageRule(models.Model):
     referral."""
 
     class_code = models.CharField(max_length=1, choices=[(c, CLASS_NAMES[c]) for c in CLASS_CODES])
-    risk_factor = models.CharField(max_length=40, choices=RiskFactor.choices, default="", blank=True)
+    risk_factor = models.CharField(
+        max_length=40, choices=RiskFactor.choices, default="", blank=True
+    )
     threshold = models.FloatField(
         null=True, blank=True, help_text=_("Empty: use the model card's threshold.")
     )
@@ -266,7 +280,9 @@ class TriageRule(models.Model):
     class Meta:
         ordering = ["class_code", "risk_factor"]
         constraints = [
-            models.UniqueConstraint(fields=["class_code", "risk_factor"], name="one_rule_per_class_and_risk"),
+            models.UniqueConstraint(
+                fields=["class_code", "risk_factor"], name="one_rule_per_class_and_risk"
+            ),
             models.CheckConstraint(
                 condition=Q(threshold__isnull=True) | Q(threshold__gt=0, threshold__lt=1),
                 name="rule_threshold_range",
@@ -280,5 +296,3 @@ class TriageRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.class_code} {self.risk_factor or '*'}"
-
-

@@ -29,7 +29,9 @@ def patient_search(*, user: User, query: str = "") -> QuerySet[Patient]:
     qs = patients_for_user(user=user)
     query = query.strip()
     if query:
-        qs = qs.filter(Q(name__icontains=query) | Q(pseudonym__iexact=query) | Q(phone__contains=query))
+        qs = qs.filter(
+            Q(name__icontains=query) | Q(pseudonym__iexact=query) | Q(phone__contains=query)
+        )
     return qs.order_by("name", "birth_date")
 
 
@@ -52,7 +54,11 @@ def screenings_for_user(*, user: User) -> QuerySet[Screening]:
 
 def screening_get(*, user: User, screening_id: int) -> Screening:
     try:
-        return screenings_for_user(user=user).prefetch_related("images", "results").get(pk=screening_id)
+        return (
+            screenings_for_user(user=user)
+            .prefetch_related("images", "results")
+            .get(pk=screening_id)
+        )
     except (Screening.DoesNotExist, ValueError, TypeError):
         raise NotFound("Screening not found.") from None
 

@@ -79,30 +79,50 @@ def patient_create(*, user: User, data: PatientInput, allow_duplicate: bool = Fa
         raise InvalidInput(_("Birth date is not plausible."), field="birth_date")
     if not data.consent_given:
         raise InvalidInput(
-            _("The patient's consent to screening must be recorded first."), code="consent_required",
+            _("The patient's consent to screening must be recorded first."),
+            code="consent_required",
             field="consent_given",
         )
     if (data.home_latitude is None) != (data.home_longitude is None):
-        raise InvalidInput(_("Give both home latitude and longitude, or neither."), field="home_latitude")
+        raise InvalidInput(
+            _("Give both home latitude and longitude, or neither."), field="home_latitude"
+        )
     if data.home_latitude is not None and not (-90 <= data.home_latitude <= 90):
         raise InvalidInput(_("Latitude must be between -90 and 90."), field="home_latitude")
     if data.home_longitude is not None and not (-180 <= data.home_longitude <= 180):
         raise InvalidInput(_("Longitude must be between -180 and 180."), field="home_longitude")
     if not allow_duplicate:
         existing = list(
-            selectors.duplicate_patients(site=site, name=name, birth_date=data.birth_date, phone=data.phone)[:5]
+            selectors.duplicate_patients(
+                site=site, name=name, birth_date=data.birth_date, phone=data.phone
+            )[:5]
         )
         if existing:
             raise Conflict(
-                _("A patient with the same name and birth date, or the same phone, already exists at this site."),
+                _(
+                    "A patient with the same name and birth date, or the same phone, already exists at this site."
+                ),
                 code="possible_duplicate",
-                details={"duplicates": [{"id": p.id, "pseudonym": p.pseudonym, "name": p.name,
-                                         "birth_date": p.birth_date.isoformat()} for p in existing]},
+                details={
+                    "duplicates": [
+                        {
+                            "id": p.id,
+                            "pseudonym": p.pseudonym,
+                            "name": p.name,
+                            "birth_date": p.birth_date.isoformat(),
+                        }
+                        for p in existing
+                    ]
+                },
             )
     fields = {k: getattr(data, k) for k in PatientInput.__dataclass_fields__}
     fields["name"] = name
     return Patient.objects.create(
-        site=site, created_by=user, consent_recorded_by=user, consent_recorded_at=timezone.now(), **fields
+        site=site,
+        created_by=user,
+        consent_recorded_by=user,
+        consent_recorded_at=timezone.now(),
+        **fields,
     )
 
 
@@ -111,7 +131,11 @@ def _validate_symptoms(symptoms: Iterable[str]) -> list[str]:
     clean: list[str] = []
     for s in symptoms:
         if s not in Symptom.values:
-            raise InvalidInput(_("Unknown symptom: %(symptom)s.") % {"symptom": repr(str(s)[:40])}, code="unknown_symptom", field="symptoms")
+            raise InvalidInput(
+                _("Unknown symptom: %(symptom)s.") % {"symptom": repr(str(s)[:40])},
+                code="unknown_symptom",
+                field="symptoms",
+            )
         if s not in clean:
             clean.append(s)
     return clean
@@ -140,7 +164,9 @@ def screening_submit(
     patient = selectors.patient_get(user=user, patient_id=patient_id)
     clean_symptoms = _validate_symptoms(symptoms)
     if left_image is None and right_image is None:
-        raise InvalidInput(_("Add a photo of at least one eye."), code="no_image", field="left_image")
+        raise InvalidInput(
+            _("Add a photo of at least one eye."), code="no_image", field="left_image"
+        )
 
     errors: dict[str, list[dict]] = {}
     checked: list[tuple[str, object, dict]] = []
@@ -155,8 +181,10 @@ def screening_submit(
             continue
         quality = assess_quality(rgb)
         if not quality.gradable and not accept_ungradable:
-            errors[field] = [{"code": i.code, "message": quality_message(i.code, i.message)}
-                             for i in quality.issues]
+            errors[field] = [
+                {"code": i.code, "message": quality_message(i.code, i.message)}
+                for i in quality.issues
+            ]
             continue
         checked.append((eye, rgb, quality.to_dict()))
     if errors:
@@ -173,13 +201,23 @@ def screening_submit(
             stored.append((eye, image, quality))
         with transaction.atomic():
             screening = Screening.objects.create(
-                site=patient.site, patient=patient, health_worker=user, symptoms=clean_symptoms,
-                notes=notes[:2000], status=Screening.Status.QUEUED, queued_at=timezone.now(),
+                site=patient.site,
+                patient=patient,
+                health_worker=user,
+                symptoms=clean_symptoms,
+                notes=notes[:2000],
+                status=Screening.Status.QUEUED,
+                queued_at=timezone.now(),
             )
             ScreeningImage.objects.bulk_create(
                 ScreeningImage(
-                    screening=screening, eye=eye, path=image.path, sha256=image.sha256,
-                    width=image.width, height=image.height, gradable=bool(quality["gradable"]),
+                    screening=screening,
+                    eye=eye,
+                    path=image.path,
+                    sha256=image.sha256,
+                    width=image.width,
+                    height=image.height,
+                    gradable=bool(quality["gradable"]),
                     quality=quality,
                 )
                 for eye, image, quality in stored
@@ -224,7 +262,8 @@ def screening_mark_failed(*, screening_id: int, error: str) -> bool:
         try:
             with transaction.atomic():
                 AdminAlert.objects.create(
-                    kind="screening_failed", object_ref=f"screening:{screening_id}",
+                    kind="screening_failed",
+                    object_ref=f"screening:{screening_id}",
                     message=f"Screening {screening_id} failed after {settings.SCREENING_MAX_ATTEMPTS} attempts: {error[:500]}",
                 )
         except IntegrityError:
@@ -245,7 +284,9 @@ def screening_run_inference(*, screening_id: int) -> str:
             return "missing"
         if screening.is_finished:
             return "already_finished"
-        screening_mark_failed(screening_id=screening_id, error="too many attempts (worker crashed or task failed)")
+        screening_mark_failed(
+            screening_id=screening_id, error="too many attempts (worker crashed or task failed)"
+        )
         return "failed"
 
     from screening.inference import get_ensemble, model_thresholds
@@ -268,7 +309,9 @@ def screening_run_inference(*, screening_id: int) -> str:
         for im, pred in zip(gradable, ensemble.predict(arrays, heatmaps=True), strict=True):
             predictions[im.eye] = pred
             if pred.heatmap_png:
-                heatmaps[im.eye] = uploads.store_bytes(pred.heatmap_png, suffix=".png", subdir="heatmaps").path
+                heatmaps[im.eye] = uploads.store_bytes(
+                    pred.heatmap_png, suffix=".png", subdir="heatmaps"
+                ).path
 
     from screening.triage import EyeInput, decide, resolve_rules
 
@@ -280,8 +323,11 @@ def screening_run_inference(*, screening_id: int) -> str:
     )
     outcome = decide(
         eyes=[
-            EyeInput(eye=im.eye, gradable=im.gradable,
-                     probabilities=predictions[im.eye].probabilities if im.eye in predictions else None)
+            EyeInput(
+                eye=im.eye,
+                gradable=im.gradable,
+                probabilities=predictions[im.eye].probabilities if im.eye in predictions else None,
+            )
             for im in images
         ],
         symptoms=screening.symptoms,
@@ -293,13 +339,19 @@ def screening_run_inference(*, screening_id: int) -> str:
         locked = Screening.objects.select_for_update().get(pk=screening_id)
         if locked.status != Screening.Status.PROCESSING:
             return "already_finished"
-        existing = set(EyeResult.objects.filter(screening_id=screening_id).values_list("eye", flat=True))
+        existing = set(
+            EyeResult.objects.filter(screening_id=screening_id).values_list("eye", flat=True)
+        )
         EyeResult.objects.bulk_create(
             EyeResult(
-                screening_id=screening_id, eye=eye, probabilities=pred.probabilities,
+                screening_id=screening_id,
+                eye=eye,
+                probabilities=pred.probabilities,
                 quality=pred.quality.to_dict() if pred.quality is not None else {},
-                top_class=pred.top_class, findings=outcome.eye_findings.get(eye, []),
-                heatmap_path=heatmaps.get(eye, ""), model_version=pred.model_version,
+                top_class=pred.top_class,
+                findings=outcome.eye_findings.get(eye, []),
+                heatmap_path=heatmaps.get(eye, ""),
+                model_version=pred.model_version,
             )
             for eye, pred in predictions.items()
             if eye not in existing
@@ -311,8 +363,17 @@ def screening_run_inference(*, screening_id: int) -> str:
         locked.model_version = version
         locked.completed_at = timezone.now()
         locked.error = ""
-        locked.save(update_fields=["status", "triage", "reasons", "findings", "model_version",
-                                   "completed_at", "error"])
+        locked.save(
+            update_fields=[
+                "status",
+                "triage",
+                "reasons",
+                "findings",
+                "model_version",
+                "completed_at",
+                "error",
+            ]
+        )
         transaction.on_commit(lambda: screening_trigger_downstream(screening_id=screening_id))
     return "completed"
 
@@ -341,12 +402,12 @@ def screening_sweep_stuck(*, now: dt.datetime | None = None) -> dict[str, int]:
 
     for screening_id, attempts in stuck:
         if attempts >= settings.SCREENING_MAX_ATTEMPTS:
-            failed += screening_mark_failed(screening_id=screening_id, error="stuck after the last attempt")
+            failed += screening_mark_failed(
+                screening_id=screening_id, error="stuck after the last attempt"
+            )
             continue
         # Push queued_at forward so the next sweep does not re-send while this copy waits.
         Screening.objects.filter(pk=screening_id).update(queued_at=now)
         screening_infer.delay(screening_id)
         requeued += 1
     return {"requeued": requeued, "failed": failed}
-
-

@@ -8,8 +8,14 @@ logger = get_task_logger(__name__)
 # redelivered, which is safe only because screening_run_inference is idempotent (conditional
 # claim, one result per eye, a locked final write). The soft limit sits far below the broker's
 # visibility timeout (900 s) so that a slow but healthy task is never delivered twice.
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, soft_time_limit=120,
-             time_limit=150, max_retries=None)
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=120,
+    time_limit=150,
+    max_retries=None,
+)
 def screening_infer(self, screening_id: int) -> str:
     from django.conf import settings
 
@@ -21,7 +27,10 @@ def screening_infer(self, screening_id: int) -> str:
     except Exception as exc:
         # The claim counted this attempt; the database, not Celery's retry counter, decides when
         # to stop, so crashes (which Celery never sees) and exceptions share one budget.
-        attempts = Screening.objects.filter(pk=screening_id).values_list("attempts", flat=True).first() or 0
+        attempts = (
+            Screening.objects.filter(pk=screening_id).values_list("attempts", flat=True).first()
+            or 0
+        )
         logger.exception("inference of screening %s failed (attempt %s)", screening_id, attempts)
         if attempts >= settings.SCREENING_MAX_ATTEMPTS:
             screening_mark_failed(screening_id=screening_id, error=f"{type(exc).__name__}: {exc}")

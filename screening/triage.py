@@ -81,13 +81,19 @@ def resolve_rules(
                 urgent = row.urgent_threshold
             referable = row.referable
         for row in rows:
-            if row.class_code == code and row.risk_factor in risk_factors and row.threshold is not None:
+            if (
+                row.class_code == code
+                and row.risk_factor in risk_factors
+                and row.threshold is not None
+            ):
                 threshold = min(threshold, row.threshold)
         rules[code] = Rule(threshold=threshold, urgent_threshold=urgent, referable=referable)
     return rules
 
 
-def decide(*, eyes: list[EyeInput], symptoms: Iterable[str], rules: Mapping[str, Rule]) -> TriageResult:
+def decide(
+    *, eyes: list[EyeInput], symptoms: Iterable[str], rules: Mapping[str, Rule]
+) -> TriageResult:
     symptoms = set(symptoms)
     result = TriageResult(triage=Triage.NORMAL)
     graded = [e for e in eyes if e.gradable and e.probabilities is not None]
@@ -103,8 +109,13 @@ def decide(*, eyes: list[EyeInput], symptoms: Iterable[str], rules: Mapping[str,
             if p < rule.threshold:
                 continue
             found.append(code)
-            reason = {"code": "finding", "eye": eye.eye, "class": code, "probability": round(p, 3),
-                      "threshold": round(rule.threshold, 3)}
+            reason = {
+                "code": "finding",
+                "eye": eye.eye,
+                "class": code,
+                "probability": round(p, 3),
+                "threshold": round(rule.threshold, 3),
+            }
             if rule.urgent_threshold is not None and p >= rule.urgent_threshold:
                 urgent = True
                 reason["urgent"] = True
@@ -152,8 +163,10 @@ def reason_text(reason: Mapping) -> str:
     symptom = dict(Symptom.choices).get(reason.get("symptom", ""), reason.get("symptom", ""))
     if code == "finding":
         text = _("%(eye)s: %(name)s (probability %(p).0f%%, threshold %(t).0f%%)") % {
-            "eye": eye, "name": CLASS_NAMES.get(reason.get("class", ""), reason.get("class", "")),
-            "p": 100 * float(reason.get("probability", 0)), "t": 100 * float(reason.get("threshold", 0)),
+            "eye": eye,
+            "name": CLASS_NAMES.get(reason.get("class", ""), reason.get("class", "")),
+            "p": 100 * float(reason.get("probability", 0)),
+            "t": 100 * float(reason.get("threshold", 0)),
         }
         if reason.get("urgent"):
             text += " — " + _("high probability: urgent")

@@ -54,7 +54,9 @@ def read_upload(upload, *, field: str) -> bytes:
     if not data:
         raise InvalidInput("The photo is empty (0 bytes).", code="empty", field=field)
     if not data.startswith(ALLOWED_SIGNATURES):
-        raise InvalidInput("Only JPEG or PNG photos are accepted.", code="unsupported_type", field=field)
+        raise InvalidInput(
+            "Only JPEG or PNG photos are accepted.", code="unsupported_type", field=field
+        )
     return data
 
 
@@ -68,13 +70,17 @@ def decode(data: bytes, *, field: str) -> np.ndarray:
 
 
 def store_rgb(rgb: np.ndarray, *, subdir: str = "fundus", quality: int = 92) -> StoredImage:
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    ok, buf = cv2.imencode(
+        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
     if not ok:  # pragma: no cover - OpenCV encodes any uint8 RGB array
         raise InvalidInput("The photo could not be stored.", code="encode_failed")
     return store_bytes(buf.tobytes(), suffix=".jpg", subdir=subdir, rgb=rgb)
 
 
-def store_bytes(data: bytes, *, suffix: str, subdir: str, rgb: np.ndarray | None = None) -> StoredImage:
+def store_bytes(
+    data: bytes, *, suffix: str, subdir: str, rgb: np.ndarray | None = None
+) -> StoredImage:
     digest = hashlib.sha256(data).hexdigest()
     rel = f"{subdir}/{digest[:2]}/{digest}{suffix}"
     target = Path(settings.MEDIA_ROOT) / rel
@@ -87,9 +93,15 @@ def store_bytes(data: bytes, *, suffix: str, subdir: str, rgb: np.ndarray | None
         tmp.write_bytes(data)
         os.replace(tmp, target)
         created = True
-    height, width = (rgb.shape[:2] if rgb is not None else (0, 0))
-    return StoredImage(path=rel, sha256=digest, width=int(width), height=int(height),
-                       rgb=rgb if rgb is not None else np.empty(0), created=created)
+    height, width = rgb.shape[:2] if rgb is not None else (0, 0)
+    return StoredImage(
+        path=rel,
+        sha256=digest,
+        width=int(width),
+        height=int(height),
+        rgb=rgb if rgb is not None else np.empty(0),
+        created=created,
+    )
 
 
 def delete_stored(paths: list[str]) -> None:

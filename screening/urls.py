@@ -8,7 +8,9 @@ urlpatterns = [
     path("patients/", views.patient_list, name="patient_list"),
     path("patients/new/", views.patient_create, name="patient_create"),
     path("patients/<int:patient_id>/", views.patient_detail, name="patient_detail"),
-    path("patients/<int:patient_id>/screenings/new/", views.screening_create, name="screening_create"),
+    path(
+        "patients/<int:patient_id>/screenings/new/", views.screening_create, name="screening_create"
+    ),
     path("screenings/<int:screening_id>/", views.screening_detail, name="screening_detail"),
     path("screenings/<int:screening_id>/status/", views.screening_status, name="screening_status"),
     path("images/<int:image_id>/", views.image_file, name="image_file"),

@@ -55,7 +55,9 @@ def patient_create(request: HttpRequest) -> HttpResponse:
         allow_duplicate = values.pop("allow_duplicate")
         try:
             patient = services.patient_create(
-                user=request.user, data=services.PatientInput(**values), allow_duplicate=allow_duplicate
+                user=request.user,
+                data=services.PatientInput(**values),
+                allow_duplicate=allow_duplicate,
             )
         except Conflict as exc:
             duplicates = exc.details.get("duplicates", [])
@@ -67,7 +69,12 @@ def patient_create(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Patient registered."))
             return redirect("screening:patient_detail", patient_id=patient.id)
     status = 409 if duplicates else (400 if request.method == "POST" else 200)
-    return render(request, "screening/patient_form.html", {"form": form, "duplicates": duplicates}, status=status)
+    return render(
+        request,
+        "screening/patient_form.html",
+        {"form": form, "duplicates": duplicates},
+        status=status,
+    )
 
 
 @login_required
@@ -77,7 +84,9 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     except NotFound:
         return _not_found(request)
     screenings = patient.screenings.order_by("-created_at")[:50]
-    return render(request, "screening/patient_detail.html", {"patient": patient, "screenings": screenings})
+    return render(
+        request, "screening/patient_detail.html", {"patient": patient, "screenings": screenings}
+    )
 
 
 @login_required
@@ -92,9 +101,12 @@ def screening_create(request: HttpRequest, patient_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             screening = services.screening_submit(
-                user=request.user, patient_id=patient.id,
-                left_image=form.cleaned_data["left_image"], right_image=form.cleaned_data["right_image"],
-                symptoms=form.cleaned_data["symptoms"], notes=form.cleaned_data["notes"],
+                user=request.user,
+                patient_id=patient.id,
+                left_image=form.cleaned_data["left_image"],
+                right_image=form.cleaned_data["right_image"],
+                symptoms=form.cleaned_data["symptoms"],
+                notes=form.cleaned_data["notes"],
                 accept_ungradable=form.cleaned_data["accept_ungradable"],
             )
         except InvalidInput as exc:
@@ -104,8 +116,12 @@ def screening_create(request: HttpRequest, patient_id: int) -> HttpResponse:
         else:
             return redirect("screening:screening_detail", screening_id=screening.id)
     status = 400 if request.method == "POST" else 200
-    return render(request, "screening/screening_form.html",
-                  {"form": form, "patient": patient, "retake": retake}, status=status)
+    return render(
+        request,
+        "screening/screening_form.html",
+        {"form": form, "patient": patient, "retake": retake},
+        status=status,
+    )
 
 
 def _result_context(screening) -> dict:
@@ -116,11 +132,16 @@ def _result_context(screening) -> dict:
         if eye in images:
             result = results.get(eye)
             probs = (
-                [(code, CLASS_NAMES.get(code, code), p)
-                 for code, p in sorted(result.probabilities.items(), key=lambda kv: -kv[1])]
-                if result else []
+                [
+                    (code, CLASS_NAMES.get(code, code), p)
+                    for code, p in sorted(result.probabilities.items(), key=lambda kv: -kv[1])
+                ]
+                if result
+                else []
             )
-            eyes.append({"eye": eye, "image": images[eye], "result": result, "probabilities": probs})
+            eyes.append(
+                {"eye": eye, "image": images[eye], "result": result, "probabilities": probs}
+            )
     return {
         "screening": screening,
         "eyes": eyes,

@@ -20,8 +20,22 @@ IGNORE = [".venv", "ml", "tests", "bench", "build", "var", "node_modules", "stat
 
 
 def main() -> int:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.test")}
-    cmd = [sys.executable, "manage.py", "makemessages", "-l", "ko", "-l", "en", "--no-obsolete", "-v", "0"]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.test"),
+    }
+    cmd = [
+        sys.executable,
+        "manage.py",
+        "makemessages",
+        "-l",
+        "ko",
+        "-l",
+        "en",
+        "--no-obsolete",
+        "-v",
+        "0",
+    ]
     for pattern in IGNORE:
         cmd += ["--ignore", pattern]
     subprocess.run(cmd, cwd=ROOT, env=env, check=True)

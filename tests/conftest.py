@@ -43,7 +43,9 @@ def fundus_jpeg() -> bytes:
     from skimage import data
 
     rgb = data.retina()
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+    ok, buf = cv2.imencode(
+        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92]
+    )
     assert ok
     return buf.tobytes()
 
@@ -99,8 +101,14 @@ class WorkerHandle:
         self._handle.close()
 
 
-def start_worker(env: dict[str, str], log: Path, *, app: str = "config", queues: str = "inference,default",
-                 timeout: float = 90) -> WorkerHandle:
+def start_worker(
+    env: dict[str, str],
+    log: Path,
+    *,
+    app: str = "config",
+    queues: str = "inference,default",
+    timeout: float = 90,
+) -> WorkerHandle:
     """Start `celery worker` (prefork, concurrency 1) and wait until it is ready."""
     import subprocess
     import sys
@@ -109,9 +117,28 @@ def start_worker(env: dict[str, str], log: Path, *, app: str = "config", queues:
     handle = open(log, "ab")  # noqa: SIM115
     start = log.stat().st_size if log.exists() else 0
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", app, "worker", "-Q", queues, "-c", "1", "--loglevel=INFO",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"test-{time.monotonic_ns()}@%h"],
-        cwd=REPO_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            app,
+            "worker",
+            "-Q",
+            queues,
+            "-c",
+            "1",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"test-{time.monotonic_ns()}@%h",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -184,7 +184,9 @@ else:
     # Redis redelivers an unacknowledged task after the visibility timeout. It must exceed the
     # longest realistic task (inference soft limit 120 s, plus queueing behind a prefetched task),
     # or a healthy task would run twice.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900)}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900)
+    }
 # Results are stored in our own tables; Celery's result backend is not needed.
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
@@ -281,10 +283,12 @@ PHARMACY_KIOSK_OFFLINE_MINUTES = env_int("PHARMACY_KIOSK_OFFLINE_MINUTES", 10)
 PHARMACY_LOW_STOCK_THRESHOLD = env_int("PHARMACY_LOW_STOCK_THRESHOLD", 3)
 PHARMACY_EXPIRY_WARNING_DAYS = env_int("PHARMACY_EXPIRY_WARNING_DAYS", 30)
 CELERY_BEAT_SCHEDULE["pharmacy-release-stale-dispenses"] = {
-    "task": "pharmacy.tasks.dispenses_release_stale", "schedule": 60.0,
+    "task": "pharmacy.tasks.dispenses_release_stale",
+    "schedule": 60.0,
 }
 CELERY_BEAT_SCHEDULE["pharmacy-expire-prescriptions"] = {
-    "task": "pharmacy.tasks.prescriptions_expire", "schedule": 300.0,
+    "task": "pharmacy.tasks.prescriptions_expire",
+    "schedule": 300.0,
 }
 
 # --- lead ---

@@ -218,6 +218,16 @@ def demo(live_server, monkeypatch):
     """The demo users, sites, pharmacy, kiosks and hospitals (no screenings) in the live database."""
     monkeypatch.setenv("DEMO_PASSWORD", PASSWORD)
     call_command("seed_demo", "--no-screenings", stdout=io.StringIO())
+    # The journeys test the platform's flow, not the model's calibration: the CC0 photo shows no
+    # disease, but its D probability sits within a few hundredths of the shipped 90%-sensitivity
+    # threshold, so each retraining could flip it. An admin triage rule (the platform's own
+    # mechanism for editing thresholds) pins the disease thresholds for this test.
+    from screening.models import TriageRule
+
+    for code in "DGCAHMO":
+        TriageRule.objects.update_or_create(
+            class_code=code, risk_factor="", defaults={"threshold": 0.5}
+        )
 
 
 @pytest.fixture(scope="session")

@@ -36,8 +36,9 @@ def submit(patient, photo: bytes, eyes: int = 2) -> int:
     images = {"left_image": SimpleUploadedFile("l.jpg", photo)}
     if eyes == 2:
         images["right_image"] = SimpleUploadedFile("r.jpg", photo)
-    return services.screening_submit(user=patient.site.memberships.first().user, patient_id=patient.id,
-                                     **images).id
+    return services.screening_submit(
+        user=patient.site.memberships.first().user, patient_id=patient.id, **images
+    ).id
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.05):
@@ -79,13 +80,17 @@ def test_kill_9_of_the_worker_child_mid_inference_loses_and_duplicates_nothing(
             sid = submit(patient, fundus_jpeg)
             ids.append(sid)
             claimed = wait_until(
-                lambda sid=sid: Screening.objects.filter(pk=sid, status="processing").exists(), timeout=60, interval=0.01
+                lambda sid=sid: Screening.objects.filter(pk=sid, status="processing").exists(),
+                timeout=60,
+                interval=0.01,
             )
             assert claimed, worker.log_text()[-3000:]
             for pid in child_pids(worker):
                 os.kill(pid, signal.SIGKILL)
                 killed += 1
-            assert wait_until(lambda sid=sid: all_finished([sid]), timeout=120), worker.log_text()[-3000:]
+            assert wait_until(lambda sid=sid: all_finished([sid]), timeout=120), worker.log_text()[
+                -3000:
+            ]
     finally:
         worker.stop()
     assert killed >= trials
@@ -95,15 +100,20 @@ def test_kill_9_of_the_worker_child_mid_inference_loses_and_duplicates_nothing(
     assert max(attempts) <= 2
 
 
-def test_kill_9_of_the_whole_worker_then_restart_completes_every_screening(settings, tmp_path, patient, fundus_jpeg):
+def test_kill_9_of_the_whole_worker_then_restart_completes_every_screening(
+    settings, tmp_path, patient, fundus_jpeg
+):
     visibility = 8
     env = worker_env(settings, CELERY_VISIBILITY_TIMEOUT=str(visibility))
     purge_queues()
     log = tmp_path / "worker.log"
     worker = start_worker(env, log)
     ids = [submit(patient, fundus_jpeg) for _ in range(5)]
-    assert wait_until(lambda: Screening.objects.filter(id__in=ids, status="processing").exists(), timeout=60,
-                      interval=0.01)
+    assert wait_until(
+        lambda: Screening.objects.filter(id__in=ids, status="processing").exists(),
+        timeout=60,
+        interval=0.01,
+    )
     main = psutil.Process(worker.process.pid)
     for proc in [*main.children(recursive=True), main]:
         proc.kill()
@@ -112,21 +122,34 @@ def test_kill_9_of_the_whole_worker_then_restart_completes_every_screening(setti
     worker = start_worker(env, log)
     started_in = time.monotonic() - killed_at
     try:
-        assert wait_until(lambda: all_finished(ids), timeout=visibility + 300), worker.log_text()[-3000:]
+        assert wait_until(lambda: all_finished(ids), timeout=visibility + 300), worker.log_text()[
+            -3000:
+        ]
         elapsed = time.monotonic() - killed_at
     finally:
         worker.stop()
     assert_exactly_once(ids)
     # The bound of the issue: the visibility timeout plus the task time, measured in this run (the
     # machine's load varies): worker start-up + the waiting screenings run one after another.
-    durations = sorted((s.completed_at - s.started_at).total_seconds() for s in Screening.objects.filter(id__in=ids))
+    durations = sorted(
+        (s.completed_at - s.started_at).total_seconds()
+        for s in Screening.objects.filter(id__in=ids)
+    )
     p99 = durations[-1]
-    assert elapsed <= visibility + started_in + len(ids) * p99 + 10, (elapsed, started_in, durations)
+    assert elapsed <= visibility + started_in + len(ids) * p99 + 10, (
+        elapsed,
+        started_in,
+        durations,
+    )
 
 
-def test_a_task_that_always_crashes_its_worker_stops_after_three_attempts(settings, tmp_path, patient, fundus_jpeg):
+def test_a_task_that_always_crashes_its_worker_stops_after_three_attempts(
+    settings, tmp_path, patient, fundus_jpeg
+):
     purge_queues()
-    worker = start_worker(worker_env(settings), tmp_path / "worker.log", app="tests.support.crashing_worker")
+    worker = start_worker(
+        worker_env(settings), tmp_path / "worker.log", app="tests.support.crashing_worker"
+    )
     try:
         sid = submit(patient, fundus_jpeg)
         assert wait_until(lambda: all_finished([sid]), timeout=120), worker.log_text()[-3000:]
@@ -136,14 +159,19 @@ def test_a_task_that_always_crashes_its_worker_stops_after_three_attempts(settin
     s = Screening.objects.get(pk=sid)
     assert s.status == "failed"
     assert s.attempts == settings.SCREENING_MAX_ATTEMPTS
-    assert AdminAlert.objects.filter(kind="screening_failed", object_ref=f"screening:{sid}").count() == 1
+    assert (
+        AdminAlert.objects.filter(kind="screening_failed", object_ref=f"screening:{sid}").count()
+        == 1
+    )
 
 
 def _queue_length(url: str, queue: str = "inference") -> int:
     return redis.Redis.from_url(url).llen(queue)
 
 
-def test_a_task_enqueued_in_a_transaction_that_rolls_back_is_never_sent(settings, patient, fundus_jpeg):
+def test_a_task_enqueued_in_a_transaction_that_rolls_back_is_never_sent(
+    settings, patient, fundus_jpeg
+):
     purge_queues()
     before = _queue_length(settings.CELERY_BROKER_URL)
 
@@ -157,13 +185,26 @@ def test_a_task_enqueued_in_a_transaction_that_rolls_back_is_never_sent(settings
     assert _queue_length(settings.CELERY_BROKER_URL) == before == 0
 
 
-def test_tasks_lost_in_a_redis_restart_are_recovered_by_the_sweeper(settings, tmp_path, patient, fundus_jpeg):
+def test_tasks_lost_in_a_redis_restart_are_recovered_by_the_sweeper(
+    settings, tmp_path, patient, fundus_jpeg
+):
     """A private, non-persistent redis-server (so the shared one is untouched): queue tasks with no
     worker running, restart Redis (the queue is gone), then the sweeper re-enqueues."""
     port = 6390 + os.getpid() % 50
     url = f"redis://127.0.0.1:{port}/0"
-    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--daemonize", "no"]
+    args = [
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+    ]
     server = subprocess.Popen(args, stdout=subprocess.DEVNULL)
     try:
         assert wait_until(lambda: _ping(url), timeout=10)
@@ -176,7 +217,9 @@ def test_tasks_lost_in_a_redis_restart_are_recovered_by_the_sweeper(settings, tm
         server = subprocess.Popen(args, stdout=subprocess.DEVNULL)
         assert wait_until(lambda: _ping(url), timeout=10)
         assert _queue_length(url) == 0  # the restart lost them
-        worker = start_worker(worker_env(settings, TEST_CELERY_BROKER_URL=url), tmp_path / "worker.log")
+        worker = start_worker(
+            worker_env(settings, TEST_CELERY_BROKER_URL=url), tmp_path / "worker.log"
+        )
         try:
             time.sleep(2)
             assert Screening.objects.filter(id__in=ids, status="queued").count() == 3
@@ -210,13 +253,19 @@ def _ping(url: str) -> bool:
         return False
 
 
-@pytest.mark.parametrize("n", [pytest.param(100, id="100"), pytest.param(1000, id="1000", marks=pytest.mark.slow)])
-def test_soak_every_task_runs_exactly_once_without_faults(settings, tmp_path, patient, fundus_jpeg, n):
+@pytest.mark.parametrize(
+    "n", [pytest.param(100, id="100"), pytest.param(1000, id="1000", marks=pytest.mark.slow)]
+)
+def test_soak_every_task_runs_exactly_once_without_faults(
+    settings, tmp_path, patient, fundus_jpeg, n
+):
     purge_queues()
     worker = start_worker(worker_env(settings), tmp_path / "worker.log")
     try:
         ids = [submit(patient, fundus_jpeg, eyes=1) for _ in range(n)]
-        assert wait_until(lambda: all_finished(ids), timeout=30 + 3 * n, interval=0.5), worker.log_text()[-3000:]
+        assert wait_until(lambda: all_finished(ids), timeout=30 + 3 * n, interval=0.5), (
+            worker.log_text()[-3000:]
+        )
     finally:
         worker.stop()
     assert_exactly_once(ids)

@@ -5,13 +5,20 @@ from tests.factories import HealthWorkerFactory, PatientFactory, SiteFactory
 
 pytestmark = pytest.mark.django_db
 
-VALID = {"name": "홍길동", "birth_date": "1950-04-01", "sex": "M", "phone": "010-1234-5678",
-         "consent_given": True}
+VALID = {
+    "name": "홍길동",
+    "birth_date": "1950-04-01",
+    "sex": "M",
+    "phone": "010-1234-5678",
+    "consent_given": True,
+}
 
 
 def test_token_auth_then_register_a_patient(api_client):
     HealthWorkerFactory(username="hw")
-    r = api_client.post("/api/v1/auth/token/", {"username": "hw", "password": "pw-test-123"}, format="json")
+    r = api_client.post(
+        "/api/v1/auth/token/", {"username": "hw", "password": "pw-test-123"}, format="json"
+    )
     assert r.status_code == 200
     api_client.credentials(HTTP_AUTHORIZATION=f"Token {r.json()['token']}")
     r = api_client.post("/api/v1/patients/", VALID, format="json")
@@ -21,7 +28,9 @@ def test_token_auth_then_register_a_patient(api_client):
 
 def test_wrong_password_is_401(api_client):
     HealthWorkerFactory(username="hw")
-    r = api_client.post("/api/v1/auth/token/", {"username": "hw", "password": "nope"}, format="json")
+    r = api_client.post(
+        "/api/v1/auth/token/", {"username": "hw", "password": "nope"}, format="json"
+    )
     assert r.status_code == 401
 
 

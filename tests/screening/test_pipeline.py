@@ -23,8 +23,10 @@ def queued(fundus_jpeg, django_capture_on_commit_callbacks):
     patient = PatientFactory(site=hw.site_membership.site, has_diabetes=True)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         screening = services.screening_submit(
-            user=hw, patient_id=patient.id,
-            left_image=SimpleUploadedFile("l.jpg", fundus_jpeg), right_image=SimpleUploadedFile("r.jpg", fundus_jpeg),
+            user=hw,
+            patient_id=patient.id,
+            left_image=SimpleUploadedFile("l.jpg", fundus_jpeg),
+            right_image=SimpleUploadedFile("r.jpg", fundus_jpeg),
             symptoms=["dryness"],
         )
     assert len(callbacks) == 1  # the inference task, sent only after commit
@@ -63,24 +65,42 @@ def test_delivery_after_a_crash_mid_inference_completes_once(queued):
 
 
 def test_out_of_attempts_fails_with_one_admin_alert(queued, settings):
-    Screening.objects.filter(pk=queued.id).update(status="processing", attempts=settings.SCREENING_MAX_ATTEMPTS)
+    Screening.objects.filter(pk=queued.id).update(
+        status="processing", attempts=settings.SCREENING_MAX_ATTEMPTS
+    )
     assert services.screening_run_inference(screening_id=queued.id) == "failed"
     assert services.screening_run_inference(screening_id=queued.id) == "already_finished"
     queued.refresh_from_db()
     assert queued.status == "failed"
-    assert AdminAlert.objects.filter(kind="screening_failed", object_ref=f"screening:{queued.id}").count() == 1
+    assert (
+        AdminAlert.objects.filter(
+            kind="screening_failed", object_ref=f"screening:{queued.id}"
+        ).count()
+        == 1
+    )
 
 
-def test_sweeper_requeues_stuck_and_gives_up_on_exhausted(queued, settings, django_capture_on_commit_callbacks):
+def test_sweeper_requeues_stuck_and_gives_up_on_exhausted(
+    queued, settings, django_capture_on_commit_callbacks
+):
     old = timezone.now() - dt.timedelta(seconds=settings.SCREENING_STUCK_AFTER_SECONDS + 5)
     Screening.objects.filter(pk=queued.id).update(queued_at=old)
     hw = queued.health_worker
     exhausted = Screening.objects.create(
-        site=queued.site, patient=queued.patient, health_worker=hw, status="processing",
-        attempts=settings.SCREENING_MAX_ATTEMPTS, started_at=old,
+        site=queued.site,
+        patient=queued.patient,
+        health_worker=hw,
+        status="processing",
+        attempts=settings.SCREENING_MAX_ATTEMPTS,
+        started_at=old,
     )
-    fresh = Screening.objects.create(site=queued.site, patient=queued.patient, health_worker=hw,
-                                     status="queued", queued_at=timezone.now())
+    fresh = Screening.objects.create(
+        site=queued.site,
+        patient=queued.patient,
+        health_worker=hw,
+        status="queued",
+        queued_at=timezone.now(),
+    )
     result = services.screening_sweep_stuck()
     assert result == {"requeued": 1, "failed": 1}
     exhausted.refresh_from_db()

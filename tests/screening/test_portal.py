@@ -20,12 +20,23 @@ def hw(client):
 
 def test_pages_render_for_the_health_worker(client, hw):
     patient = PatientFactory(site=hw.site_membership.site)
-    screening = ScreeningFactory(patient=patient, health_worker=hw, triage="referable",
-                                 reasons=[{"code": "finding", "eye": "left", "class": "D", "probability": 0.7,
-                                           "threshold": 0.3}], findings=["D"])
-    for url in ["/screening/", "/screening/patients/", "/screening/patients/new/",
-                f"/screening/patients/{patient.id}/", f"/screening/patients/{patient.id}/screenings/new/",
-                f"/screening/screenings/{screening.id}/"]:
+    screening = ScreeningFactory(
+        patient=patient,
+        health_worker=hw,
+        triage="referable",
+        reasons=[
+            {"code": "finding", "eye": "left", "class": "D", "probability": 0.7, "threshold": 0.3}
+        ],
+        findings=["D"],
+    )
+    for url in [
+        "/screening/",
+        "/screening/patients/",
+        "/screening/patients/new/",
+        f"/screening/patients/{patient.id}/",
+        f"/screening/patients/{patient.id}/screenings/new/",
+        f"/screening/screenings/{screening.id}/",
+    ]:
         r = client.get(url)
         assert r.status_code == 200, url
     body = client.get(f"/screening/screenings/{screening.id}/").content.decode()
@@ -41,10 +52,23 @@ def test_other_sites_pages_are_404(client, hw):
 
 def test_other_sites_photo_and_heatmap_are_404(client, hw, settings, tmp_path):
     other = ScreeningFactory()
-    image = ScreeningImage.objects.create(screening=other, eye="left", path="fundus/aa/x.jpg", sha256="0" * 64,
-                                          width=10, height=10, gradable=True)
-    result = EyeResult.objects.create(screening=other, eye="left", probabilities={}, top_class="N",
-                                      heatmap_path="heatmaps/aa/x.png", model_version="v")
+    image = ScreeningImage.objects.create(
+        screening=other,
+        eye="left",
+        path="fundus/aa/x.jpg",
+        sha256="0" * 64,
+        width=10,
+        height=10,
+        gradable=True,
+    )
+    result = EyeResult.objects.create(
+        screening=other,
+        eye="left",
+        probabilities={},
+        top_class="N",
+        heatmap_path="heatmaps/aa/x.png",
+        model_version="v",
+    )
     assert client.get(f"/screening/images/{image.id}/").status_code == 404
     assert client.get(f"/screening/heatmaps/{result.id}/").status_code == 404
 
@@ -56,8 +80,13 @@ def test_anonymous_is_sent_to_login(client):
 
 def test_registration_form_warns_about_a_duplicate_and_links_the_existing_record(client, hw):
     existing = PatientFactory(site=hw.site_membership.site, name="김순자", phone="010-1111-2222")
-    data = {"name": "김순자", "birth_date": existing.birth_date.isoformat(), "sex": "F", "phone": "",
-            "consent_given": "on"}
+    data = {
+        "name": "김순자",
+        "birth_date": existing.birth_date.isoformat(),
+        "sex": "F",
+        "phone": "",
+        "consent_given": "on",
+    }
     r = client.post("/screening/patients/new/", data)
     assert r.status_code == 409
     assert f"/screening/patients/{existing.id}/" in r.content.decode()
@@ -74,8 +103,10 @@ def test_blurred_upload_shows_the_retake_reason_at_once(client, hw, fundus_jpeg)
     patient = PatientFactory(site=hw.site_membership.site)
     bgr = cv2.imdecode(np.frombuffer(fundus_jpeg, np.uint8), cv2.IMREAD_COLOR)
     blurred = cv2.imencode(".jpg", cv2.GaussianBlur(bgr, (0, 0), 40))[1].tobytes()
-    r = client.post(f"/screening/patients/{patient.id}/screenings/new/",
-                    {"left_image": SimpleUploadedFile("l.jpg", blurred, "image/jpeg")})
+    r = client.post(
+        f"/screening/patients/{patient.id}/screenings/new/",
+        {"left_image": SimpleUploadedFile("l.jpg", blurred, "image/jpeg")},
+    )
     assert r.status_code == 400
     assert 'data-code="blurred"' in r.content.decode()
     assert Screening.objects.count() == 0

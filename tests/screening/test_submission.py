@@ -23,7 +23,9 @@ def hw_and_patient():
     return hw, PatientFactory(site=hw.site_membership.site)
 
 
-def upload(data: bytes, name: str = "eye.jpg", content_type: str = "image/jpeg") -> SimpleUploadedFile:
+def upload(
+    data: bytes, name: str = "eye.jpg", content_type: str = "image/jpeg"
+) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, data, content_type)
 
 
@@ -32,13 +34,19 @@ def stored_files(settings) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
-def test_submit_both_eyes_is_201_queued_with_images(api_client, hw_and_patient, fundus_jpeg, settings):
+def test_submit_both_eyes_is_201_queued_with_images(
+    api_client, hw_and_patient, fundus_jpeg, settings
+):
     hw, patient = hw_and_patient
     api_client.force_authenticate(hw)
     r = api_client.post(
         "/api/v1/screenings/",
-        {"patient": patient.id, "left_image": upload(fundus_jpeg), "right_image": upload(fundus_jpeg),
-         "symptoms": ["dryness"]},
+        {
+            "patient": patient.id,
+            "left_image": upload(fundus_jpeg),
+            "right_image": upload(fundus_jpeg),
+            "symptoms": ["dryness"],
+        },
         format="multipart",
     )
     assert r.status_code == 201, r.content
@@ -61,8 +69,11 @@ def test_exif_is_gone_from_the_stored_photo(api_client, hw_and_patient, fundus_j
     img.save(buf, "JPEG", exif=exif.tobytes())
     assert b"Patient Name" in buf.getvalue()
     api_client.force_authenticate(hw)
-    r = api_client.post("/api/v1/screenings/", {"patient": patient.id, "left_image": upload(buf.getvalue())},
-                        format="multipart")
+    r = api_client.post(
+        "/api/v1/screenings/",
+        {"patient": patient.id, "left_image": upload(buf.getvalue())},
+        format="multipart",
+    )
     assert r.status_code == 201, r.content
     (stored,) = stored_files(settings)
     data = stored.read_bytes()
@@ -75,23 +86,39 @@ def _blurred(fundus_jpeg: bytes) -> bytes:
     return buf.tobytes()
 
 
-def test_blurred_photo_is_refused_with_a_retake_reason(api_client, hw_and_patient, fundus_jpeg, settings):
+def test_blurred_photo_is_refused_with_a_retake_reason(
+    api_client, hw_and_patient, fundus_jpeg, settings
+):
     hw, patient = hw_and_patient
     api_client.force_authenticate(hw)
-    r = api_client.post("/api/v1/screenings/",
-                        {"patient": patient.id, "left_image": upload(_blurred(fundus_jpeg)),
-                         "right_image": upload(fundus_jpeg)}, format="multipart")
+    r = api_client.post(
+        "/api/v1/screenings/",
+        {
+            "patient": patient.id,
+            "left_image": upload(_blurred(fundus_jpeg)),
+            "right_image": upload(fundus_jpeg),
+        },
+        format="multipart",
+    )
     assert r.status_code == 400
     assert r.json()["left_image"][0]["code"] == "blurred"
     assert Screening.objects.count() == 0 and stored_files(settings) == []
 
 
-def test_ungradable_photo_is_accepted_after_a_retake_is_confirmed(api_client, hw_and_patient, fundus_jpeg):
+def test_ungradable_photo_is_accepted_after_a_retake_is_confirmed(
+    api_client, hw_and_patient, fundus_jpeg
+):
     hw, patient = hw_and_patient
     api_client.force_authenticate(hw)
-    r = api_client.post("/api/v1/screenings/",
-                        {"patient": patient.id, "left_image": upload(_blurred(fundus_jpeg)),
-                         "accept_ungradable": True}, format="multipart")
+    r = api_client.post(
+        "/api/v1/screenings/",
+        {
+            "patient": patient.id,
+            "left_image": upload(_blurred(fundus_jpeg)),
+            "accept_ungradable": True,
+        },
+        format="multipart",
+    )
     assert r.status_code == 201
     assert r.json()["eyes"]["left"]["gradable"] is False
 
@@ -112,7 +139,9 @@ BAD = {
 
 
 @pytest.mark.parametrize("kind", list(BAD))
-def test_bad_bytes_are_400_and_leave_nothing(api_client, hw_and_patient, fundus_jpeg, settings, kind):
+def test_bad_bytes_are_400_and_leave_nothing(
+    api_client, hw_and_patient, fundus_jpeg, settings, kind
+):
     hw, patient = hw_and_patient
     data = BAD[kind]
     if kind == "truncated_jpeg":
@@ -120,9 +149,11 @@ def test_bad_bytes_are_400_and_leave_nothing(api_client, hw_and_patient, fundus_
     if kind == "one_pixel":
         data = cv2.imencode(".png", np.zeros((1, 1, 3), np.uint8))[1].tobytes()
     api_client.force_authenticate(hw)
-    r = api_client.post("/api/v1/screenings/",
-                        {"patient": patient.id, "left_image": upload(data, "../../etc/passwd.jpg")},
-                        format="multipart")
+    r = api_client.post(
+        "/api/v1/screenings/",
+        {"patient": patient.id, "left_image": upload(data, "../../etc/passwd.jpg")},
+        format="multipart",
+    )
     assert r.status_code == 400, (kind, r.content)
     assert r.json()["left_image"][0]["message"]
     assert Screening.objects.count() == 0 and stored_files(settings) == []
@@ -132,8 +163,11 @@ def test_too_large_upload_is_400(api_client, hw_and_patient, settings):
     settings.UPLOAD_MAX_BYTES = 1000
     hw, patient = hw_and_patient
     api_client.force_authenticate(hw)
-    r = api_client.post("/api/v1/screenings/", {"patient": patient.id, "left_image": upload(b"\xff\xd8\xff" + b"0" * 2000)},
-                        format="multipart")
+    r = api_client.post(
+        "/api/v1/screenings/",
+        {"patient": patient.id, "left_image": upload(b"\xff\xd8\xff" + b"0" * 2000)},
+        format="multipart",
+    )
     assert r.status_code == 400
     assert r.json()["left_image"][0]["code"] == "too_large"
 
@@ -148,11 +182,17 @@ def test_no_image_is_400(api_client, hw_and_patient):
 def test_unknown_symptom_and_unknown_field_are_400(api_client, hw_and_patient, fundus_jpeg):
     hw, patient = hw_and_patient
     api_client.force_authenticate(hw)
-    r = api_client.post("/api/v1/screenings/", {"patient": patient.id, "left_image": upload(fundus_jpeg),
-                                                "symptoms": ["telepathy"]}, format="multipart")
+    r = api_client.post(
+        "/api/v1/screenings/",
+        {"patient": patient.id, "left_image": upload(fundus_jpeg), "symptoms": ["telepathy"]},
+        format="multipart",
+    )
     assert r.status_code == 400
-    r = api_client.post("/api/v1/screenings/", {"patient": patient.id, "left_image": upload(fundus_jpeg),
-                                                "status": "completed"}, format="multipart")
+    r = api_client.post(
+        "/api/v1/screenings/",
+        {"patient": patient.id, "left_image": upload(fundus_jpeg), "status": "completed"},
+        format="multipart",
+    )
     assert r.status_code == 400
     assert Screening.objects.count() == 0
 
@@ -160,8 +200,11 @@ def test_unknown_symptom_and_unknown_field_are_400(api_client, hw_and_patient, f
 def test_cannot_screen_another_sites_patient(api_client, fundus_jpeg):
     api_client.force_authenticate(HealthWorkerFactory())
     other = PatientFactory()
-    r = api_client.post("/api/v1/screenings/", {"patient": other.id, "left_image": upload(fundus_jpeg)},
-                        format="multipart")
+    r = api_client.post(
+        "/api/v1/screenings/",
+        {"patient": other.id, "left_image": upload(fundus_jpeg)},
+        format="multipart",
+    )
     assert r.status_code == 404
     assert Screening.objects.count() == 0
 
@@ -169,9 +212,15 @@ def test_cannot_screen_another_sites_patient(api_client, fundus_jpeg):
 def test_png_followed_by_html_is_stored_without_the_html(api_client, hw_and_patient, settings):
     hw, patient = hw_and_patient
     api_client.force_authenticate(hw)
-    r = api_client.post("/api/v1/screenings/",
-                        {"patient": patient.id, "left_image": upload(_png_then_html(), "x.png", "image/png"),
-                         "accept_ungradable": True}, format="multipart")
+    r = api_client.post(
+        "/api/v1/screenings/",
+        {
+            "patient": patient.id,
+            "left_image": upload(_png_then_html(), "x.png", "image/png"),
+            "accept_ungradable": True,
+        },
+        format="multipart",
+    )
     # A black square is no fundus: refused unless the retake is confirmed; then stored re-encoded.
     assert r.status_code == 201, r.content
     (stored,) = stored_files(settings)

@@ -10,13 +10,19 @@ def probs(**overrides: float) -> dict[str, float]:
 
 
 def rules(**kw):
-    return resolve_rules(model_thresholds=dict.fromkeys("DGCAHMO", 0.5), rule_rows=kw.get("rows", []),
-                         risk_factors=kw.get("risks", set()))
+    return resolve_rules(
+        model_thresholds=dict.fromkeys("DGCAHMO", 0.5),
+        rule_rows=kw.get("rows", []),
+        risk_factors=kw.get("risks", set()),
+    )
 
 
 def test_no_finding_and_no_symptom_is_normal_with_a_reason():
-    out = decide(eyes=[EyeInput("left", True, probs()), EyeInput("right", True, probs())], symptoms=[],
-                 rules=rules())
+    out = decide(
+        eyes=[EyeInput("left", True, probs()), EyeInput("right", True, probs())],
+        symptoms=[],
+        rules=rules(),
+    )
     assert out.triage == "normal"
     assert out.findings == []
     assert [r["code"] for r in out.reasons] == ["no_finding"]
@@ -28,8 +34,11 @@ def test_dryness_with_normal_fundus_is_medication():
 
 
 def test_finding_above_threshold_is_referable_and_named_per_eye():
-    out = decide(eyes=[EyeInput("left", True, probs(D=0.6)), EyeInput("right", True, probs())],
-                 symptoms=["dryness"], rules=rules())
+    out = decide(
+        eyes=[EyeInput("left", True, probs(D=0.6)), EyeInput("right", True, probs())],
+        symptoms=["dryness"],
+        rules=rules(),
+    )
     assert out.triage == "referable"
     assert out.findings == ["D"]
     assert out.eye_findings == {"left": ["D"], "right": []}
@@ -52,22 +61,38 @@ def test_no_gradable_eye_is_ungradable():
 
 
 def test_one_ungradable_eye_and_one_clear_eye_is_not_cleared():
-    out = decide(eyes=[EyeInput("left", False, None), EyeInput("right", True, probs())], symptoms=[],
-                 rules=rules())
+    out = decide(
+        eyes=[EyeInput("left", False, None), EyeInput("right", True, probs())],
+        symptoms=[],
+        rules=rules(),
+    )
     assert out.triage == "ungradable"
 
 
 def test_diabetes_lowers_the_d_threshold():
-    rows = [SimpleNamespace(class_code="D", risk_factor="has_diabetes", threshold=0.3,
-                            urgent_threshold=None, referable=True)]
+    rows = [
+        SimpleNamespace(
+            class_code="D",
+            risk_factor="has_diabetes",
+            threshold=0.3,
+            urgent_threshold=None,
+            referable=True,
+        )
+    ]
     eye = [EyeInput("left", True, probs(D=0.35))]
     assert decide(eyes=eye, symptoms=[], rules=rules(rows=rows)).triage == "normal"
-    assert decide(eyes=eye, symptoms=[], rules=rules(rows=rows, risks={"has_diabetes"})).triage == "referable"
+    assert (
+        decide(eyes=eye, symptoms=[], rules=rules(rows=rows, risks={"has_diabetes"})).triage
+        == "referable"
+    )
 
 
 def test_admin_rule_overrides_model_card_threshold():
-    rows = [SimpleNamespace(class_code="C", risk_factor="", threshold=0.8, urgent_threshold=None,
-                            referable=True)]
+    rows = [
+        SimpleNamespace(
+            class_code="C", risk_factor="", threshold=0.8, urgent_threshold=None, referable=True
+        )
+    ]
     out = decide(eyes=[EyeInput("left", True, probs(C=0.7))], symptoms=[], rules=rules(rows=rows))
     assert out.triage == "normal"
 

@@ -1,7 +1,7 @@
 """The load test's smoke version (issue 6, item 7): bench/load_locust.py with 10 users for 30 s
 against gunicorn + PostgreSQL + Redis + a real Celery inference worker, on its own database.
 
-About 3 minutes on the shared 2-core machine (migrating and seeding the database, and the
+72 s to 3 minutes on the shared 2-core machine (migrating and seeding the database, and the
 sign-ins' password hashing, dominate), hence `slow` (make test-long). The 70-user, 10-minute run is
 `make load`; figures in docs/reliability.md, "Load"."""
 
