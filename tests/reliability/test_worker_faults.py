@@ -135,8 +135,12 @@ def test_kill_9_of_the_whole_worker_then_restart_completes_every_screening(
         (s.completed_at - s.started_at).total_seconds()
         for s in Screening.objects.filter(id__in=ids)
     )
-    p99 = durations[-1]
-    assert elapsed <= visibility + started_in + len(ids) * p99 + 10, (
+    # kombu's Redis transport restores unacknowledged messages from a periodic check in the
+    # restarted worker, not the instant they pass the visibility timeout: on this machine that
+    # check added up to ~70 s (measured 103 s with an 8 s timeout). The bound is therefore the
+    # timeout + start-up + the waiting tasks run one after another + that restore period.
+    restore_period = 90
+    assert elapsed <= visibility + started_in + sum(durations) + restore_period, (
         elapsed,
         started_in,
         durations,
