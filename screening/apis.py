@@ -11,6 +11,7 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,6 +28,25 @@ ERRORS = {
     403: OpenApiResponse(description="Authenticated but not allowed (wrong role)"),
     404: OpenApiResponse(description="Not found, or belongs to another organisation"),
 }
+
+
+def page_schema(name: str, results: serializers.Field) -> serializers.Serializer:
+    """The OpenAPI shape of a LimitOffsetPagination page."""
+    return inline_serializer(
+        name,
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": results,
+        },
+    )
+
+
+def paginated(request: Request, view: APIView, qs, serialize) -> Response:
+    paginator = LimitOffsetPagination()
+    page = paginator.paginate_queryset(qs, request, view=view)
+    return paginator.get_paginated_response(serialize(page))
 
 
 class StrictSerializer(serializers.Serializer):
@@ -99,15 +119,7 @@ class PatientListCreateApi(APIView):
             OpenApiParameter("q", OpenApiTypes.STR, description="Name, patient code or phone")
         ],
         responses={
-            200: inline_serializer(
-                "PatientPage",
-                {  # LimitOffsetPagination's envelope
-                    "count": serializers.IntegerField(),
-                    "next": serializers.URLField(allow_null=True),
-                    "previous": serializers.URLField(allow_null=True),
-                    "results": PatientOutput(many=True),
-                },
-            ),
+            200: page_schema("PatientPage", PatientOutput(many=True)),
             401: ERRORS[401],
         },
     )
@@ -116,16 +128,7 @@ class PatientListCreateApi(APIView):
         if "\x00" in query:  # PostgreSQL refuses NUL in a string: it was a 500 (API fuzzing)
             raise InvalidInput("The search must not contain NUL characters.", field="q")
         qs = selectors.patient_search(user=request.user, query=query)
-        page = self.paginator.paginate_queryset(qs, request, view=self)
-        return self.paginator.get_paginated_response(PatientOutput(page, many=True).data)
-
-    @property
-    def paginator(self):
-        from rest_framework.pagination import LimitOffsetPagination
-
-        if not hasattr(self, "_paginator"):
-            self._paginator = LimitOffsetPagination()
-        return self._paginator
+        return paginated(request, self, qs, lambda page: PatientOutput(page, many=True).data)
 
     @extend_schema(
         request=InputSerializer,
@@ -244,22 +247,11 @@ class ScreeningListCreateApi(APIView):
             OpenApiParameter("offset", OpenApiTypes.INT),
         ],
         responses={
-            200: inline_serializer(
-                "ScreeningPage",
-                {  # LimitOffsetPagination's envelope
-                    "count": serializers.IntegerField(),
-                    "next": serializers.URLField(allow_null=True),
-                    "previous": serializers.URLField(allow_null=True),
-                    "results": serializers.ListField(child=ScreeningOutputSchema),
-                },
-            ),
+            200: page_schema("ScreeningPage", serializers.ListField(child=ScreeningOutputSchema)),
             401: ERRORS[401],
         },
     )
     def get(self, request: Request) -> Response:
-        from rest_framework.pagination import LimitOffsetPagination
-
-        paginator = LimitOffsetPagination()
         qs = selectors.screenings_for_user(user=request.user).prefetch_related("images", "results")
         status_filter = request.query_params.get("status")
         if status_filter:
@@ -267,8 +259,9 @@ class ScreeningListCreateApi(APIView):
             if status_filter not in Screening.Status.values:
                 raise InvalidInput("Unknown status.", field="status")
             qs = qs.filter(status=status_filter)
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response([screening_output(s, request) for s in page])
+        return paginated(
+            request, self, qs, lambda page: [screening_output(s, request) for s in page]
+        )
 
     @extend_schema(
         request={"multipart/form-data": InputSerializer},
