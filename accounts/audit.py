@@ -43,6 +43,7 @@ import ipaddress
 import json
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,9 +58,6 @@ from django.utils.ipv6 import clean_ipv6_address
 logger = logging.getLogger("eyebridge.audit")
 
 GENESIS = "0" * 64
-# Key of the PostgreSQL advisory lock that serialises chain appends (any constant bigint; this is
-# "AUDIT" in ASCII so that pg_locks reads as what it is).
-AUDIT_LOCK_KEY = 0x4155444954
 
 # URL prefixes whose every pattern must be classified (audited or exempt with a reason).
 AUDITED_PREFIXES = (
@@ -319,13 +317,13 @@ def audit_record(
     actor_username: str | None = None,
     actor_type: str | None = None,
 ):
-    """Append one event to the chain. One INSERT, after an advisory lock and one indexed read.
+    """Append one event to the chain.
 
     The race it prevents: two requests finishing at the same moment would both read the same
     last hash and both append after it, forking the chain (verification would then fail for a
-    row nobody tampered with). ``pg_advisory_xact_lock`` serialises the read-last-hash + INSERT
-    pair across processes; the lock is released when the surrounding transaction commits, after
-    which the next writer's read sees the new row."""
+    row nobody tampered with). On PostgreSQL the append is one statement that advances the chain
+    head row under its row lock (``_append_postgresql``); elsewhere (the SQLite development
+    database) a transaction reads the last hash and inserts."""
     from accounts.models import AuditEvent
 
     fields: dict[str, Any] = {
@@ -346,12 +344,63 @@ def audit_record(
         fields["actor_username"] = actor_username[:150]
     if actor_type is not None:
         fields["actor_type"] = actor_type
+    if connection.vendor == "postgresql":
+        return _append_postgresql(fields)
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK_KEY])
         prev = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS
         return AuditEvent.objects.create(prev_hash=prev, hash=compute_hash(prev, fields), **fields)
+
+
+# The chain head (one row) is advanced and the event inserted in one statement. The head is an
+# upsert: a writer that waited for the row lock updates the newest version of the row (ON
+# CONFLICT DO UPDATE always does), so it chains onto the event committed just before it; a
+# missing head row (a fresh or flushed database) starts at the last event's hash. The event's id
+# is drawn as the INSERT consumes the head's row, i.e. under the row lock, so id order is chain
+# order (verify_chain walks ids). PostgreSQL hashes the same bytes as compute_hash:
+# sha256(utf8(prev_hash + canonical JSON)).
+_HEAD_SQL = """
+WITH head AS (
+    INSERT INTO accounts_auditchainhead AS h (id, prev_hash, hash)
+    SELECT 1, p.last, encode(sha256(convert_to(p.last || %s, 'UTF8')), 'hex')
+      FROM (SELECT coalesce(
+                (SELECT hash FROM accounts_auditevent ORDER BY id DESC LIMIT 1), %s
+            ) AS last) AS p
+    ON CONFLICT (id) DO UPDATE
+       SET prev_hash = h.hash,
+           hash = encode(sha256(convert_to(h.hash || %s, 'UTF8')), 'hex')
+    RETURNING h.prev_hash, h.hash
+)
+"""
+
+
+def _append_postgresql(fields: dict[str, Any]) -> Any:
+    from accounts.models import AuditEvent
+
+    meta = AuditEvent._meta
+    columns, casts, params = [], [], []
+    text = canonical(fields)
+    for name, value in fields.items():
+        field = meta.get_field(name)
+        columns.append(field.column)
+        # INSERT ... SELECT does not type its literals from the target columns: cast each one.
+        casts.append(f"%s::{field.db_type(connection).split('(')[0]}")
+        params.append(field.get_db_prep_save(value, connection))
+    # Table, columns and casts come from the model's metadata; every value is a parameter.
+    targets, values = ", ".join(columns), ", ".join(casts)
+    sql = f"{_HEAD_SQL} INSERT INTO {meta.db_table} ({targets}, prev_hash, hash) SELECT {values}, head.prev_hash, head.hash FROM head RETURNING id, prev_hash, hash"  # noqa: E501, S608
+    # Inside a caller's transaction a savepoint keeps that transaction usable if the insert
+    # fails; in autocommit (the usual case, after the response) the statement is its own
+    # transaction and the single round trip stays single.
+    with (
+        transaction.atomic() if connection.in_atomic_block else nullcontext(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql, [text, GENESIS, text, *params])
+        event_id, prev_hash, hash_ = cursor.fetchone()
+    event = AuditEvent(id=event_id, prev_hash=prev_hash, hash=hash_, **fields)
+    event._state.adding = False
+    event._state.db = connection.alias
+    return event
 
 
 @dataclass(frozen=True)

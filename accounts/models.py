@@ -150,3 +150,28 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("audit events are append-only")
+
+
+class AuditChainHead(models.Model):
+    """The end of the audit hash chain: one row (id 1) holding the last event's hash.
+
+    On PostgreSQL an append is one statement that advances this row (an upsert, so the row lock
+    is taken on its newest version even by a writer that waited for it) and inserts the event with
+    the hashes it returned: one round trip where a lock, a read and an insert in a transaction
+    took five. Concurrent writers queue on this row's lock exactly as they queued on the advisory
+    lock before, so the chain cannot fork. The row is a cache of the chain, not part of it:
+    ``verify_audit_chain`` reads only the events, so tampering with this row shows up as a break
+    at the next event."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = _("audit chain head")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(id=1), name="audit_head_single_row")
+        ]
+
+    def __str__(self) -> str:
+        return self.hash

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 
 from accounts.models import AdminAlert
 from pharmacy.models import Dispense, PharmacyAlert, Prescription, StockLot, StockMovement
@@ -69,6 +71,36 @@ def test_full_release_flow_decrements_stock_and_marks_dispensed(
 
     again = present(kiosk_api, code)
     assert again.status_code == 409 and again.json()["code"] == "code_used"
+
+
+def test_every_kiosk_answer_is_exactly_the_documented_dispense_output(
+    pharmacist, kiosk, kiosk_api, medication
+):
+    """The kiosk answers are built by hand for speed; they must not drift from the serializer
+    that documents them in the OpenAPI schema (reserved, confirmed, completed, failed; one lot
+    and two lots)."""
+    from pharmacy.apis import DispenseOutput
+
+    stock(kiosk, medication, 1, lot="SOON", expiry=timezone.localdate() + dt.timedelta(days=9))
+    stock(kiosk, medication, 9, lot="LATE", expiry=timezone.localdate() + dt.timedelta(days=99))
+
+    def documented(dispense_id: int) -> dict:
+        dispense = Dispense.objects.select_related("prescription").get(pk=dispense_id)
+        return json.loads(JSONRenderer().render(DispenseOutput(dispense).data))
+
+    _, code = approved_prescription(pharmacist, medication, quantity=2)
+    reserved = present(kiosk_api, code).json()
+    assert len(reserved["items"]) == 2 and reserved == documented(reserved["id"])
+    path = f"/api/v1/kiosk/dispenses/{reserved['id']}"
+    confirmed = kiosk_api.post(f"{path}/confirm-counselling/", {}, format="json").json()
+    assert confirmed["counselling_confirmed"] and confirmed == documented(reserved["id"])
+    completed = kiosk_api.post(f"{path}/complete/", {}, format="json").json()
+    assert completed["completed_at"] and completed == documented(reserved["id"])
+
+    _, code = approved_prescription(pharmacist, medication, quantity=1)
+    other = present(kiosk_api, code).json()
+    failed = kiosk_api.post(f"/api/v1/kiosk/dispenses/{other['id']}/fail/", {}, format="json")
+    assert failed.json()["status"] == "failed" and failed.json() == documented(other["id"])
 
 
 def test_fefo_takes_earliest_expiry_and_skips_expired_lots(
