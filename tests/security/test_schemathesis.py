@@ -169,6 +169,7 @@ def test_stateful_workflows(fuzz_world) -> None:  # noqa: ANN001
         ("/api/v1/screenings/?status=nonsense", 400),
         ("/api/v1/patients/?q=a%00b", 400),  # same
         ("/api/v1/prescriptions/-1/", 404),  # no URL pattern: was Django's HTML 404 page
+        ("/api/v1/prescriptions/?offset=9223372036854775808", 400),  # past bigint: was a 500
         ("/api/v1/no-such-endpoint/", 404),
     ],
 )
