@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.http import HttpResponse
@@ -328,7 +328,11 @@ class PrescriptionApproveApi(StaffApi):
         return Response(_reload(request, prescription))
 
 
-class PrescriptionRejectApi(StaffApi):
+class _PrescriptionWithReasonApi(StaffApi):
+    """Reject (pharmacist) or cancel (pharmacist or the requesting site): a reason, one service."""
+
+    service: Callable[..., Prescription]
+
     class InputSerializer(StrictSerializer):
         reason = serializers.CharField(max_length=2000)
 
@@ -339,27 +343,18 @@ class PrescriptionRejectApi(StaffApi):
     def post(self, request: Request, prescription_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        prescription = services.prescription_reject(
+        prescription = type(self).service(
             user=request.user, prescription_id=prescription_id, reason=data.validated_data["reason"]
         )
         return Response(_reload(request, prescription))
 
 
-class PrescriptionCancelApi(StaffApi):
-    class InputSerializer(StrictSerializer):
-        reason = serializers.CharField(max_length=2000)
+class PrescriptionRejectApi(_PrescriptionWithReasonApi):
+    service = staticmethod(services.prescription_reject)
 
-    @extend_schema(
-        request=InputSerializer,
-        responses={200: PrescriptionOutput, **_errors(400, 401, 403, 404, 409)},
-    )
-    def post(self, request: Request, prescription_id: int) -> Response:
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        prescription = services.prescription_cancel(
-            user=request.user, prescription_id=prescription_id, reason=data.validated_data["reason"]
-        )
-        return Response(_reload(request, prescription))
+
+class PrescriptionCancelApi(_PrescriptionWithReasonApi):
+    service = staticmethod(services.prescription_cancel)
 
 
 class PrescriptionRequestApi(StaffApi):

@@ -353,33 +353,35 @@ def referral_decline(*, user, referral_id: int, reason: Any) -> Referral:
     )
 
 
-def referral_mark_attended(*, user, referral_id: int, note: str = "") -> Referral:
+def _hospital_outcome(*, user, referral_id: int, note: Any, to: str, kind: str) -> Referral:
+    """Attended or no-show: the hospital records what happened to an accepted referral."""
     referral = referral_get_for_user(user=user, referral_id=referral_id)
     hospital_id = _require_hospital_staff(user, referral)
     note = _clean_text(note, field="note", required=False)
     return _transition(
         referral=referral,
         expected=[S.ACCEPTED],
-        to=S.ATTENDED,
-        kind=ReferralEvent.Kind.ATTENDED,
+        to=to,
+        kind=kind,
         actor=user,
         note=note,
         where={"hospital_id": hospital_id},
     )
 
 
-def referral_mark_no_show(*, user, referral_id: int, note: str = "") -> Referral:
-    referral = referral_get_for_user(user=user, referral_id=referral_id)
-    hospital_id = _require_hospital_staff(user, referral)
-    note = _clean_text(note, field="note", required=False)
-    return _transition(
-        referral=referral,
-        expected=[S.ACCEPTED],
-        to=S.NO_SHOW,
-        kind=ReferralEvent.Kind.NO_SHOW,
-        actor=user,
+def referral_mark_attended(*, user, referral_id: int, note: str = "") -> Referral:
+    return _hospital_outcome(
+        user=user,
+        referral_id=referral_id,
         note=note,
-        where={"hospital_id": hospital_id},
+        to=S.ATTENDED,
+        kind=ReferralEvent.Kind.ATTENDED,
+    )
+
+
+def referral_mark_no_show(*, user, referral_id: int, note: str = "") -> Referral:
+    return _hospital_outcome(
+        user=user, referral_id=referral_id, note=note, to=S.NO_SHOW, kind=ReferralEvent.Kind.NO_SHOW
     )
 
 
