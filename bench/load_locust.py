@@ -501,8 +501,11 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
     parser.add_argument("--spawn-rate", type=float, default=5)
     parser.add_argument("--wait", default="1,3", help="think time between requests, 'low,high' s")
     parser.add_argument("--codes", type=int, default=3000)
+    # As platform/gunicorn.conf.py: cores + 1 sync workers, measured best on 2 cores
+    # (docs/benchmarks.md, "Pharmacy dispense endpoint"; gthread let one process hog the clients).
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--worker-class", default="sync", help="gunicorn -k (sync, gthread)")
     parser.add_argument("--db", default="eyebridge_load")
     parser.add_argument("--redis-db", type=int, default=12)
     parser.add_argument("--port", type=int, default=8771)
@@ -582,7 +585,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
                 "-w",
                 str(args.workers),
                 "-k",
-                "gthread",
+                args.worker_class,
                 "--threads",
                 str(args.threads),
                 "--log-level",
@@ -667,7 +670,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
     print()
     print(
         f"{args.users} users, {args.duration} s (ran {ran:.0f} s), think time {args.wait} s, gunicorn "
-        f"{args.workers}x{args.threads} gthread, 1 Celery inference worker; load average before "
+        f"{args.workers}x{args.threads} {args.worker_class}, 1 Celery inference worker; load average before "
         f"{load_before[0]:.1f}, at the end {load_during[0]:.1f} ({os.cpu_count()} CPUs)"
     )
     print("| Request | Count | Failures | req/s | p50 (ms) | p95 (ms) | p99 (ms) | max (ms) |")

@@ -450,7 +450,20 @@ class KioskHeartbeatApi(KioskApi):
 
 
 def _json_safe(body: Any) -> Any:
-    return json.loads(JSONRenderer().render(body))
+    """The answer as stored for Idempotency-Key replays and returned: plain JSON values, and no
+    NUL anywhere (PostgreSQL's jsonb cannot hold \u0000; a 400 naming an unknown field "a\0b"
+    was a 500 until the 1,000-example fuzzing found it). NUL becomes U+FFFD, keys included."""
+    return _without_nul(json.loads(JSONRenderer().render(body)))
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    return value
 
 
 class KioskDispenseCreateApi(KioskApi):
@@ -490,9 +503,9 @@ class KioskDispenseCreateApi(KioskApi):
                 dispense = services.dispense_reserve(
                     kiosk=request.auth, code=data.validated_data["code"], idempotency_key=key
                 )
-                code, body = status.HTTP_201_CREATED, _json_safe(_dispense_data(dispense))
+                code, body = status.HTTP_201_CREATED, _dispense_data(dispense)
             else:
-                code, body = status.HTTP_400_BAD_REQUEST, _json_safe(data.errors)
+                code, body = status.HTTP_400_BAD_REQUEST, data.errors
         except ServiceError as exc:
             if exc.status_code == 429:
                 # A rate limit is not the answer to this request for ever: let a later retry run.
@@ -502,6 +515,7 @@ class KioskDispenseCreateApi(KioskApi):
         except Exception:
             services.idempotency_abort(record=record)
             raise
+        body = _json_safe(body)  # every stored answer, service errors included
         services.idempotency_finish(record=record, status=code, body=body)
         return Response(body, status=code)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.pagination import Pagination
 from referrals import selectors, services
 from referrals.fhir import referral_fhir_bundle
 from referrals.presenters import candidate_dict, referral_dict
@@ -188,7 +188,7 @@ class ReferralListCreateApi(APIView):
             qs = qs.filter(status=filters.validated_data["status"])
         if "screening" in filters.validated_data:
             qs = qs.filter(screening_id=filters.validated_data["screening"])
-        paginator = LimitOffsetPagination()
+        paginator = Pagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response([referral_dict(r, detail=False) for r in page])
 

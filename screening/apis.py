@@ -11,13 +11,13 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import InvalidInput
+from config.pagination import Pagination
 from screening import selectors, services
 from screening.models import Patient, Screening, Sex, Symptom
 from screening.triage import next_step_text, reason_text
@@ -44,7 +44,7 @@ def page_schema(name: str, results: serializers.Field) -> serializers.Serializer
 
 
 def paginated(request: Request, view: APIView, qs, serialize) -> Response:
-    paginator = LimitOffsetPagination()
+    paginator = Pagination()
     page = paginator.paginate_queryset(qs, request, view=view)
     return paginator.get_paginated_response(serialize(page))
 

@@ -9,7 +9,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from pharmacy.models import Dispense, IdempotencyRecord, Prescription, StockLot, StockMovement
-from tests.pharmacy.conftest import kiosk_client
+from tests.pharmacy.conftest import kiosk_client, present
 from tests.pharmacy.factories import approved_prescription, pending_prescription, stock
 
 pytestmark = pytest.mark.django_db
@@ -126,3 +126,19 @@ def test_staff_endpoints_answer_4xx_to_garbage(pharmacist, pharmacy, medication)
     assert snapshot() == before
     for query in ("?status=💊", "?limit=abc", "?offset=-5", "?limit=99999999999999999999"):
         assert client.get(f"/api/v1/prescriptions/{query}").status_code == 400
+
+
+def test_a_nul_in_an_unknown_field_name_is_a_400_and_the_replay_returns_it(kiosk_api):
+    """Found by the 1,000-example API fuzzing: the 400 body names the unknown field, and a NUL in
+    that name made storing the answer for Idempotency-Key replays fail in PostgreSQL (jsonb has no
+    \\u0000): a 500. The stored and returned answer now carries U+FFFD in its place."""
+    before = snapshot()
+    key = "nul-key"
+    first = present(kiosk_api, "ABCD-EFGH", key=key, **{"a\u0000b": {}})
+    assert first.status_code == 400, first.content
+    assert "a\ufffdb" in first.json()
+    replay = present(kiosk_api, "ABCD-EFGH", key=key, **{"a\u0000b": {}})
+    assert replay.status_code == 400 and replay.json() == first.json()
+    assert replay["Idempotent-Replayed"] == "true"
+    assert IdempotencyRecord.objects.get(key=key).response_status == 400
+    assert snapshot() == before

@@ -170,6 +170,10 @@ def test_stateful_workflows(fuzz_world) -> None:  # noqa: ANN001
         ("/api/v1/patients/?q=a%00b", 400),  # same
         ("/api/v1/prescriptions/-1/", 404),  # no URL pattern: was Django's HTML 404 page
         ("/api/v1/prescriptions/?offset=9223372036854775808", 400),  # past bigint: was a 500
+        # 1,000-example run (session 2): a limit past bigint reached PostgreSQL, a 500
+        ("/api/v1/screenings/?limit=1550444755736997268553728", 200),
+        ("/api/v1/patients/?limit=1550444755736997268553728", 200),
+        ("/api/v1/referrals/?limit=1550444755736997268553728", 200),
         ("/api/v1/no-such-endpoint/", 404),
     ],
 )
@@ -179,3 +183,23 @@ def test_fuzzing_findings_stay_fixed(fuzz_world, path, status) -> None:  # noqa:
     response = Client().get(path, HTTP_AUTHORIZATION=f"Token {fuzz_world['tokens']['hw_a']}")
     assert response.status_code == status
     assert response["Content-Type"].startswith("application/json")
+
+
+def test_an_unreadable_body_is_a_documented_415(fuzz_world) -> None:  # noqa: ANN001
+    """1,000-example run (session 2): a multipart body whose boundary does not parse gets DRF's
+    415, which no operation documented. Every operation with a body now documents 415."""
+    from django.test import Client
+
+    # The fuzzer's request reached DRF with an empty media type; any type no parser reads does.
+    response = Client().post("/api/v1/auth/token/", data=b"x", content_type="text/plain")
+    assert response.status_code == 415
+    operations = schema.raw_schema["paths"]
+    with_body = [
+        (path, method)
+        for path, item in operations.items()
+        for method, operation in item.items()
+        if isinstance(operation, dict) and "requestBody" in operation
+    ]
+    assert with_body and all(
+        "415" in operations[path][method]["responses"] for path, method in with_body
+    )
