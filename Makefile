@@ -46,7 +46,7 @@ test: install
 	$(BIN)/pytest -p no:cacheprovider --create-db -q
 
 test-long: install
-	$(BIN)/pytest -q -m slow
+	$(BIN)/pytest -p no:cacheprovider -q -m slow --run-slow
 
 lint: install
 	$(BIN)/ruff check .
