@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import functools
 import hashlib
 import ipaddress
 import json
@@ -373,21 +374,28 @@ WITH head AS (
 """
 
 
+@functools.cache
+def _append_sql(names: tuple[str, ...]) -> str:
+    """The append statement for these event fields, built once per process (every audited
+    request runs it). Table, columns and casts come from the model's metadata; every value is a
+    parameter."""
+    from accounts.models import AuditEvent
+
+    meta = AuditEvent._meta
+    fields = [meta.get_field(name) for name in names]
+    targets = ", ".join(field.column for field in fields)
+    # INSERT ... SELECT does not type its literals from the target columns: cast each one.
+    values = ", ".join(f"%s::{field.db_type(connection).split('(')[0]}" for field in fields)
+    return f"{_HEAD_SQL} INSERT INTO {meta.db_table} ({targets}, prev_hash, hash) SELECT {values}, head.prev_hash, head.hash FROM head RETURNING id, prev_hash, hash"  # noqa: E501, S608
+
+
 def _append_postgresql(fields: dict[str, Any]) -> Any:
     from accounts.models import AuditEvent
 
     meta = AuditEvent._meta
-    columns, casts, params = [], [], []
+    sql = _append_sql(tuple(fields))
     text = canonical(fields)
-    for name, value in fields.items():
-        field = meta.get_field(name)
-        columns.append(field.column)
-        # INSERT ... SELECT does not type its literals from the target columns: cast each one.
-        casts.append(f"%s::{field.db_type(connection).split('(')[0]}")
-        params.append(field.get_db_prep_save(value, connection))
-    # Table, columns and casts come from the model's metadata; every value is a parameter.
-    targets, values = ", ".join(columns), ", ".join(casts)
-    sql = f"{_HEAD_SQL} INSERT INTO {meta.db_table} ({targets}, prev_hash, hash) SELECT {values}, head.prev_hash, head.hash FROM head RETURNING id, prev_hash, hash"  # noqa: E501, S608
+    params = [meta.get_field(name).get_db_prep_save(v, connection) for name, v in fields.items()]
     # Inside a caller's transaction a savepoint keeps that transaction usable if the insert
     # fails; in autocommit (the usual case, after the response) the statement is its own
     # transaction and the single round trip stays single.

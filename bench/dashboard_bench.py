@@ -22,12 +22,14 @@ import os
 import random
 import re
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from benchlib import psql  # noqa: E402
 
 REGIONS = ["Seoul", "Gyeonggi", "Gangwon", "Chungbuk", "Chungnam", "Jeonbuk", "Gyeongbuk", "Jeju"]
 SITES_PER_REGION = 5
@@ -41,15 +43,6 @@ TRIAGE_MIX = [
 ]
 REFERABLE_CLASSES = ["D", "G", "C", "A", "H", "M", "O"]
 BATCH = 5000
-
-
-def psql(sql: str) -> str:
-    return subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc", sql],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
 
 
 def build(n: int, rng: random.Random) -> None:  # noqa: C901, PLR0915 - one linear load script

@@ -46,6 +46,10 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from benchlib import locust_rows, psql  # noqa: E402
+
 PASSWORD = "load-test-pw-1"  # noqa: S105 - a throwaway database's users
 
 # --- the locustfile part -----------------------------------------------------------------------
@@ -209,20 +213,7 @@ if "locust" in sys.modules or os.environ.get("LOAD_DATA"):
 
     @events.quitting.add_listener
     def _dump_stats(environment, **kwargs) -> None:  # noqa: ANN001, ANN003
-        rows = []
-        for entry in [*environment.stats.entries.values(), environment.stats.total]:
-            rows.append(
-                {
-                    "name": entry.name,
-                    "count": entry.num_requests,
-                    "failures": entry.num_failures,
-                    "rps": entry.total_rps,
-                    "p50": entry.get_response_time_percentile(0.5),
-                    "p95": entry.get_response_time_percentile(0.95),
-                    "p99": entry.get_response_time_percentile(0.99),
-                    "max": entry.max_response_time,
-                }
-            )
+        rows = locust_rows(environment)
         errors = [
             f"{e.name}: {e.error} x{e.occurrences}" for e in environment.stats.errors.values()
         ]
@@ -244,12 +235,6 @@ def _env(args: argparse.Namespace, media: Path) -> dict[str, str]:
         "ML_THREADS": "1",
         "LOG_LEVEL": "WARNING",
     }
-
-
-def _psql(sql: str) -> None:
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qtAc", sql], check=True, capture_output=True
-    )
 
 
 def seed(args: argparse.Namespace) -> dict:  # noqa: PLR0915 - one linear setup
@@ -518,8 +503,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
     env = _env(args, media)
     load_before = os.getloadavg()
     print(f"building {args.db} (load average {load_before[0]:.1f}) ...", flush=True)
-    _psql(f"DROP DATABASE IF EXISTS {args.db} WITH (FORCE)")
-    _psql(f"CREATE DATABASE {args.db}")
+    psql(f"DROP DATABASE IF EXISTS {args.db} WITH (FORCE)")
+    psql(f"CREATE DATABASE {args.db}")
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
         cwd=ROOT,

@@ -35,6 +35,10 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from benchlib import locust_rows, psql  # noqa: E402
+
 DB_NAME = "eyebridge_pharm_bench"
 PORT = 8765
 
@@ -111,22 +115,8 @@ if "locust" in sys.modules or os.environ.get("BENCH_DATA"):
 
     @events.quitting.add_listener
     def _dump_stats(environment, **kwargs) -> None:  # noqa: ANN001, ANN003
-        # The final numbers, after every in-flight request has finished (the CSV can lag behind).
-        rows = []
-        for entry in [*environment.stats.entries.values(), environment.stats.total]:
-            rows.append(
-                {
-                    "name": entry.name,
-                    "count": entry.num_requests,
-                    "failures": entry.num_failures,
-                    "rps": entry.total_rps,
-                    "p50": entry.get_response_time_percentile(0.5),
-                    "p95": entry.get_response_time_percentile(0.95),
-                    "p99": entry.get_response_time_percentile(0.99),
-                    "max": entry.max_response_time,
-                    "errors": sorted({str(e.error) for e in environment.stats.errors.values()})[:5],
-                }
-            )
+        rows = locust_rows(environment)
+        rows[-1]["errors"] = sorted({str(e.error) for e in environment.stats.errors.values()})[:5]
         Path(os.environ["BENCH_OUT"]).write_text(
             json.dumps({"rows": rows, "created": _counter["created"]})
         )
@@ -147,16 +137,10 @@ def _env() -> dict[str, str]:
     }
 
 
-def _psql(sql: str) -> None:
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qtAc", sql], check=True, capture_output=True
-    )
-
-
 def build(n_codes: int, n_kiosks: int) -> dict:
     """Fresh database, one pharmacy, kiosks with deep stock, n approved prescriptions with codes."""
-    _psql(f"DROP DATABASE IF EXISTS {DB_NAME}")
-    _psql(f"CREATE DATABASE {DB_NAME}")
+    psql(f"DROP DATABASE IF EXISTS {DB_NAME}")
+    psql(f"CREATE DATABASE {DB_NAME}")
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
         cwd=ROOT,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpResponse
@@ -22,7 +22,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
-from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -30,22 +29,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import InvalidInput, ServiceError
+from config.serializers import StrictSerializer
 from pharmacy import codes, selectors, services
 from pharmacy.auth import IsKiosk, KioskAuthentication
 from pharmacy.models import Dispense, DispenseLine, Medication, Prescription
 
 # --- shared pieces -----------------------------------------------------------------------------
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not declare (mass assignment such as "status")."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise ValidationError({name: [_("Unknown field.")] for name in unknown})
-        return super().to_internal_value(data)
 
 
 ErrorSerializer = inline_serializer(

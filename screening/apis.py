@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from config.errors import InvalidInput
 from config.pagination import Pagination
+from config.serializers import StrictSerializer
 from screening import selectors, services
 from screening.models import Patient, Screening, Sex, Symptom
 from screening.triage import next_step_text, reason_text
@@ -47,17 +48,6 @@ def paginated(request: Request, view: APIView, qs, serialize) -> Response:
     paginator = Pagination()
     page = paginator.paginate_queryset(qs, request, view=view)
     return paginator.get_paginated_response(serialize(page))
-
-
-class StrictSerializer(serializers.Serializer):
-    """Rejects fields it does not know, so that a client can never set e.g. ``status``."""
-
-    def to_internal_value(self, data):
-        if hasattr(data, "keys"):
-            unknown = set(data.keys()) - set(self.fields)
-            if unknown:
-                raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
-        return super().to_internal_value(data)
 
 
 class PatientOutput(serializers.ModelSerializer):
