@@ -33,6 +33,7 @@ from config.serializers import StrictSerializer
 from pharmacy import codes, selectors, services
 from pharmacy.auth import IsKiosk, KioskAuthentication
 from pharmacy.models import Dispense, DispenseLine, Medication, Prescription
+from pharmacy.services import COUNSELLING_FIELDS, COUNSELLING_LANGUAGES
 
 # --- shared pieces -----------------------------------------------------------------------------
 
@@ -97,8 +98,6 @@ class MedicationOutput(serializers.ModelSerializer):
 
 
 class CounsellingBlock(StrictSerializer):
-    FIELDS = ("dose", "frequency", "duration", "warnings")
-
     dose = serializers.CharField(max_length=1000)
     frequency = serializers.CharField(max_length=1000)
     duration = serializers.CharField(max_length=1000)
@@ -106,8 +105,6 @@ class CounsellingBlock(StrictSerializer):
 
 
 class Counselling(StrictSerializer):
-    LANGUAGES = ("ko", "en")
-
     ko = CounsellingBlock()
     en = CounsellingBlock()
 
@@ -240,8 +237,8 @@ def _dispense_data(dispense: Dispense) -> dict:
         "counselling": None
         if counselling is None
         else {
-            language: {name: str(counselling[language][name]) for name in CounsellingBlock.FIELDS}
-            for language in Counselling.LANGUAGES
+            language: {name: str(counselling[language][name]) for name in COUNSELLING_FIELDS}
+            for language in COUNSELLING_LANGUAGES
         },
         "counselling_confirmed": dispense.counselling_confirmed_at is not None,
         "created_at": _DATETIME.to_representation(dispense.created_at),
