@@ -65,12 +65,20 @@ def read_labels(path: str | Path) -> Records:
 
 
 def make_split(
-    records: Records, *, val_fraction: float = 0.2, seed: int = 20240611
+    records: Records,
+    *,
+    val_fraction: float = 0.2,
+    calib_fraction: float = 0.125,
+    seed: int = 20240611,
 ) -> dict[str, str]:
-    """Patient -> "train" | "val", never splitting a patient's two eyes.
+    """Patient -> "train" | "calib" | "val", never splitting a patient's two eyes.
 
     Stratified on each patient's rarest positive class so that the small classes
-    (H, A, M, C, G: ~170-260 eyes each) land in validation in proportion.
+    (H, A, M, C, G: ~170-260 eyes each) land in each part in proportion. "val" is what
+    results are reported on; "calib" is held out of training for everything that is
+    chosen on data (the checkpoint, the probability calibration, the thresholds), so the
+    reported numbers never saw the choices made on them. The validation patients are
+    the same as in the two-way split of earlier bundles (same seed, same order).
     """
     freq = records.patient_labels.sum(axis=0)
     key_of: dict[str, int] = {}
@@ -83,8 +91,9 @@ def make_split(
         pids = sorted(p for p, k in key_of.items() if k == key)
         rng.shuffle(pids)
         n_val = round(len(pids) * val_fraction)
+        n_cal = round(len(pids) * calib_fraction)
         for i, p in enumerate(pids):
-            split[p] = "val" if i < n_val else "train"
+            split[p] = "val" if i < n_val else ("calib" if i < n_val + n_cal else "train")
     return split
 
 
@@ -143,12 +152,7 @@ def build_cache(
     return np.load(target, mmap_mode="r")
 
 
-def augment(img: np.ndarray, rng: np.random.Generator, cfg: dict) -> np.ndarray:
-    """Flips, small rotation/scale/shift and brightness/contrast on a uint8 RGB picture.
-
-    Photometric changes come before the gray branch's equalisation, as a real darker or
-    flatter photo would.
-    """
+def _geometric(img: np.ndarray, rng: np.random.Generator, cfg: dict) -> np.ndarray:
     size = img.shape[0]
     if rng.random() < 0.5:
         img = img[:, ::-1]
@@ -161,11 +165,96 @@ def augment(img: np.ndarray, rng: np.random.Generator, cfg: dict) -> np.ndarray:
     img = cv2.warpAffine(
         np.ascontiguousarray(img), m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0
     )
-    b = rng.uniform(-cfg.get("brightness", 0.2), cfg.get("brightness", 0.2)) * 255
+    p_fov = cfg.get("fov", 0.0)
+    if p_fov and rng.random() < p_fov:
+        # Another camera's field: a smaller circle, or the circle cut at the top and bottom
+        # by a wide sensor (the ODIR frames have both).
+        if rng.random() < 0.5:
+            circle = np.zeros((size, size), np.uint8)
+            r = int(size * 0.5 * rng.uniform(0.8, 1.0))
+            cv2.circle(circle, (size // 2, size // 2), r, 1, thickness=-1)
+            img = img * circle[:, :, None]
+        else:
+            cut = int(size * rng.uniform(0.04, 0.16))
+            img = img.copy()
+            img[:cut], img[size - cut :] = 0, 0
+    return img
+
+
+def _photometric(img: np.ndarray, rng: np.random.Generator, cfg: dict) -> np.ndarray:
+    lit = img.max(axis=2) > 12
+    # Gamma, exposure, contrast and a per-channel gain (a camera's white balance) are one
+    # monotone curve per channel: applied as a 256-entry lookup table, not in float.
+    v = np.arange(256, dtype=np.float32) / 255
+    if cfg.get("gamma"):
+        v = v ** np.float32(np.exp(rng.uniform(-cfg["gamma"], cfg["gamma"])))
+    b = rng.uniform(-cfg.get("brightness", 0.2), cfg.get("brightness", 0.2))
     c = rng.uniform(1 - cfg.get("contrast", 0.2), 1 + cfg.get("contrast", 0.2))
-    f = img.astype(np.float32)
-    f = (f - f.mean()) * c + f.mean() + b
-    return np.clip(f, 0, 255).astype(np.uint8)
+    gains = 1 + rng.uniform(-cfg.get("color_gain", 0.0), cfg.get("color_gain", 0.0), size=3)
+    mean = float(v[img[lit]].mean()) if lit.any() else 0.5
+    curve = ((v - mean) * c + mean) * (1 + b)
+    luts = np.clip(np.outer(gains, curve) * 255, 0, 255).astype(np.uint8)  # (3, 256)
+    out = np.empty_like(img)
+    for ch in range(3):
+        out[:, :, ch] = luts[ch][img[:, :, ch]]
+    sat = cfg.get("saturation", 0.0)
+    hue = cfg.get("hue", 0)
+    if (sat or hue) and rng.random() < 0.6:
+        hsv = cv2.cvtColor(out, cv2.COLOR_RGB2HSV)
+        if hue:
+            shift = int(rng.integers(-hue, hue + 1))
+            hsv[:, :, 0] = ((hsv[:, :, 0].astype(np.int16) + shift) % 180).astype(np.uint8)
+        if sat:
+            f = np.float32(rng.uniform(1 - sat, 1 + sat))
+            hsv[:, :, 1] = np.clip(hsv[:, :, 1] * f, 0, 255).astype(np.uint8)
+        out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    p_vig = cfg.get("vignette", 0.0)
+    if p_vig and rng.random() < p_vig:
+        size = out.shape[0]
+        yy, xx = np.ogrid[0:size, 0:size]
+        cy, cx = size / 2 + rng.uniform(-0.1, 0.1, size=2) * size
+        r2 = ((yy - cy) ** 2 + (xx - cx) ** 2) / (size / 2) ** 2
+        fall = (1 - rng.uniform(0.2, 0.6) * np.clip(r2, 0, 1.5)).astype(np.float32)
+        out = (out * fall[:, :, None]).astype(np.uint8)
+    out[~lit] = 0  # the black margin stays black, as on a real camera
+    return out
+
+
+def _optical(img: np.ndarray, rng: np.random.Generator, cfg: dict) -> np.ndarray:
+    size = img.shape[0]
+    if rng.random() < cfg.get("blur", 0.0):
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 1.2) * size / 288)
+    if rng.random() < cfg.get("downscale", 0.0):
+        small = max(32, int(size * rng.uniform(0.5, 0.85)))
+        img = cv2.resize(
+            cv2.resize(img, (small, small), interpolation=cv2.INTER_AREA),
+            (size, size),
+            interpolation=cv2.INTER_LINEAR,
+        )
+    if rng.random() < cfg.get("noise", 0.0):
+        noise = rng.normal(0, rng.uniform(2, 8), img.shape).astype(np.float32)
+        img = np.clip(img + noise, 0, 255).astype(np.uint8)
+    if rng.random() < cfg.get("jpeg", 0.0):
+        q = int(rng.integers(25, 90))
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
+        if ok:
+            img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    return np.ascontiguousarray(img)
+
+
+def augment(img: np.ndarray, rng: np.random.Generator, cfg: dict) -> np.ndarray:
+    """Training augmentation on a cached uint8 RGB square (before the branch transform).
+
+    Geometry (flips, rotation, scale, shift, another camera's field of view), then the
+    photometric differences between cameras (gamma, exposure, contrast, colour gain,
+    saturation, hue, vignetting), then optics and transport (defocus blur, a low-resolution
+    sensor, noise, JPEG recompression). All of it comes before the gray branch's
+    equalisation and the colour branch's contrast normalisation, as a real photo would.
+    Keys missing from ``cfg`` are off, except the geometric and exposure defaults.
+    """
+    img = _geometric(img, rng, cfg)
+    img = _photometric(img, rng, cfg)
+    return _optical(img, rng, cfg)
 
 
 def batches(
@@ -188,5 +277,5 @@ def batches(
             img = np.asarray(images[i])
             if aug is not None and rng is not None:
                 img = augment(img, rng, aug)
-            pics.append(to_branch_rgb(img, spec.branch, spec.equalize))
+            pics.append(to_branch_rgb(img, spec))
         yield b, normalize(np.stack(pics), spec.mean, spec.std), labels[idx]

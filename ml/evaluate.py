@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ml import CLASSES
+from ml.calibration import flagged, screening_summary
 from ml.data import Records, read_labels, read_split
 from ml.ensemble import Ensemble
 from ml.metrics import macro_auc, odir_score, patient_aggregate, per_class_metrics
@@ -46,7 +47,7 @@ def _probs(ens: Ensemble, rgbs: list[np.ndarray], chunk: int = 128) -> dict[str,
             parts.setdefault(b, []).append(p)
     probs = {b: np.concatenate(v) for b, v in parts.items()}
     if len(probs) > 1:
-        probs["ensemble"] = np.mean([probs[b] for b in ens.branches], axis=0)
+        probs["ensemble"] = ens.ensemble_probabilities({b: probs[b] for b in ens.branches})
     return probs
 
 
@@ -70,6 +71,12 @@ def evaluate_odir(ens: Ensemble, rec: Records, probs: dict[str, np.ndarray]) -> 
                 "per_class": per_class_metrics(pgt, pat, ens.thresholds),
             },
         }
+        if name == "ensemble" or len(probs) == 1:
+            # The product's decision: flagged eyes and referred patients at the shipped
+            # thresholds (branches alone are uncalibrated, so only their AUCs compare).
+            res[name]["screening"] = screening_summary(
+                p, rec.eye_labels, rec.patient_ids, ens.thresholds
+            )
     return res
 
 
@@ -99,10 +106,65 @@ def roc_plots(rec: Records, probs: dict[str, np.ndarray], out_dir: Path) -> list
     return written
 
 
+def decision_plots(
+    ens: Ensemble, rec: Records, probs: dict[str, np.ndarray], out_dir: Path
+) -> list[str]:
+    """The refer ROC (normal vs diseased eyes) with the shipped operating point, and the
+    reliability diagram of the ensemble before and after its calibration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ml.calibration import eye_groups, refer_roc, reliability
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    q = probs["ensemble"] if "ensemble" in probs else next(iter(probs.values()))
+    normal, diseased = eye_groups(rec.eye_labels)
+    f = flagged(q, ens.thresholds)
+    fig, ax = plt.subplots(figsize=(6, 6))
+    fpr, tpr = refer_roc(q, rec.eye_labels, ens.thresholds)
+    ax.plot(fpr, tpr, label="ensemble refer score")
+    for b in ens.branches:
+        if b in probs:
+            bq = ens.calibration.apply(probs[b])
+            bf, bt = refer_roc(bq, rec.eye_labels, ens.thresholds)
+            ax.plot(bf, bt, lw=0.8, alpha=0.7, label=f"{b} branch alone (ensemble calibration)")
+    ax.plot(
+        [f[normal].mean()], [f[diseased].mean()], "ro",
+        label=f"shipped point: {100 * f[diseased].mean():.0f}% diseased, "
+        f"{100 * f[normal].mean():.0f}% normal flagged",
+    )  # fmt: skip
+    ax.axvline(0.30, color="grey", ls=":", lw=0.8)
+    ax.axhline(0.80, color="grey", ls=":", lw=0.8)
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax.set(xlabel="normal eyes flagged (1 - specificity)", ylabel="diseased eyes flagged")
+    ax.set_title("Refer decision, eye level")
+    ax.legend(loc="lower right", fontsize=8)
+    roc_path = out_dir / "refer_roc.png"
+    fig.savefig(roc_path, dpi=90, bbox_inches="tight")
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 6))
+    raw = np.mean([probs[b] for b in ens.branches if b in probs], axis=0)
+    for name, p in (("mean sigmoid (uncalibrated)", raw), ("calibrated (shipped)", q)):
+        r = reliability(p, rec.eye_labels)
+        ax.plot(r["predicted"], r["observed"], "o-", label=f"{name}, ECE {r['ece'][0]:.3f}")
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax.set(xlabel="predicted probability", ylabel="observed frequency")
+    ax.set_title("Calibration, all classes pooled, eye level")
+    ax.legend(loc="upper left", fontsize=8)
+    cal_path = out_dir / "calibration.png"
+    fig.savefig(cal_path, dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return [str(roc_path), str(cal_path)]
+
+
 def evaluate_expected(
     ens: Ensemble, rows: list[dict], probs: dict[str, np.ndarray]
 ) -> dict[str, Any]:
     p = probs.get("ensemble", next(iter(probs.values())))
+    flags = flagged(p, ens.thresholds)
     per: dict[str, dict[str, float]] = {}
     for c in CLASSES:
         idx = [i for i, r in enumerate(rows) if r["expected"] == c]
@@ -115,6 +177,8 @@ def evaluate_expected(
             "n": len(idx),
             "detection_rate": float(detected.mean()),
             "top_class_rate": float(top.mean()),
+            # Any disease flagged (the triage's refer rule): for N the false-alarm rate.
+            "flagged_rate": float(flags[idx].mean()),
         }
     return {
         "per_expected_class": per,
@@ -126,6 +190,7 @@ def evaluate_expected(
                     p[i, CLASSES.index(r["expected"])] >= ens.thresholds[r["expected"]]
                 ),
                 "top_class": CLASSES[int(np.argmax(p[i]))],
+                "flagged": bool(flags[i]),
             }
             for i, r in enumerate(rows)
         ],
@@ -134,6 +199,15 @@ def evaluate_expected(
 
 def print_table(res: dict[str, Any]) -> None:
     for name, r in res.items():
+        if "screening" in r:
+            sc = r["screening"]
+            print(
+                f"\n== {name} at the shipped thresholds: normal eyes flagged "
+                f"{sc['normal_eyes_flagged']:.3f} (n={sc['eyes_normal']}), diseased eyes flagged "
+                f"{sc['diseased_eyes_flagged']:.3f} (n={sc['eyes_diseased']}); patients: refer "
+                f"sensitivity {sc['patient']['sensitivity']:.3f}, specificity "
+                f"{sc['patient']['specificity']:.3f}"
+            )
         o = r["patient"]["odir"]
         print(
             f"\n== {name}: eye macro AUC {r['eye']['macro_auc']:.3f} | patient ODIR kappa {o['kappa']:.3f} "
@@ -182,7 +256,8 @@ def main(argv: list[str] | None = None) -> None:
         report.update(mode="expected", unreadable=errors, **res)
         for c, v in res["per_expected_class"].items():
             print(
-                f"{c}: n={v['n']:4d} detected {100 * v['detection_rate']:.1f}%  top class {100 * v['top_class_rate']:.1f}%"
+                f"{c}: n={v['n']:4d} detected {100 * v['detection_rate']:.1f}%  top class "
+                f"{100 * v['top_class_rate']:.1f}%  flagged (any disease) {100 * v['flagged_rate']:.1f}%"
             )
     else:
         rec = read_labels(args.labels)
@@ -201,6 +276,7 @@ def main(argv: list[str] | None = None) -> None:
         print_table(res)
         if args.out:
             report["roc_plots"] = roc_plots(rec, probs, args.out.parent / (args.out.stem + "_roc"))
+            report["decision_plots"] = decision_plots(ens, rec, probs, args.out.parent)
     report["seconds"] = time.monotonic() - t0
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

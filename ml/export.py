@@ -1,13 +1,15 @@
 """Ship trained runs as the inference bundle: ``python -m ml.export --runs RUN [RUN ...] --out DIR``.
 
 Writes, per branch, ``<branch>.safetensors`` (fp16) and ``<branch>.onnx`` for the CPU
-workers (fp16-stored weights, fp32 compute; ``--int8`` gives static QDQ int8 instead,
-which lost ~0.02 validation macro AUC on these models), plus
-``config.yaml`` (class order, architecture and input preprocessing per branch),
-``thresholds.json`` (per-class thresholds tuned on validation with the shipped runtime)
-and ``metrics.json`` (validation metrics of each branch and the ensemble, PyTorch vs
-ONNX). Re-run it whenever a better checkpoint arrives; the bundle's content hash
-(``Ensemble.version``) changes with it.
+workers (fp16-stored weights, fp32 compute; ``--int8`` gives static QDQ int8 instead),
+plus ``config.yaml`` (class order, architecture and input preprocessing per branch, the
+per-class probability calibration and the refer decision), ``thresholds.json`` (per-class
+thresholds of the one refer decision, :mod:`ml.calibration`) and ``metrics.json``.
+
+Everything that is chosen on data (calibration, thresholds, the operating point) is chosen
+on the split's ``calib`` part, through the shipped runtime; ``metrics.json`` reports the
+``val`` part, which none of those choices saw. Re-run it whenever a better checkpoint
+arrives; the bundle's content hash (``Ensemble.version``) changes with it.
 """
 
 from __future__ import annotations
@@ -26,21 +28,25 @@ import yaml
 from safetensors.torch import save_file
 
 from ml import CLASSES
-from ml.data import REPO_ROOT, build_cache, default_odir_dir, read_labels, read_split
-from ml.metrics import macro_auc, odir_score, patient_aggregate, per_class_metrics, tune_thresholds
+from ml.calibration import Calibration, choose_thresholds, screening_summary
+from ml.data import REPO_ROOT, Records, build_cache, default_odir_dir, read_labels, read_split
+from ml.metrics import macro_auc, odir_score, patient_aggregate, per_class_metrics
 from ml.model import create_model
 from ml.preprocess import InputSpec, normalize, to_branch_rgb
 from ml.train import input_spec
 
 
-def _val_set(split_csv: Path, size: int) -> tuple[np.ndarray, Any, np.ndarray, np.ndarray]:
+def _split_set(split_csv: Path, size: int) -> tuple[np.ndarray, Records, dict[str, np.ndarray]]:
+    """The uint8 cache (cropped + resized exactly as inference does) and the split's parts."""
     odir = default_odir_dir()
     rec = read_labels(odir / "labels.csv")
     split = read_split(split_csv)
     images = build_cache(odir, rec, size)
-    va = np.array([i for i, p in enumerate(rec.patient_ids) if split[p] == "val"])
-    tr = np.array([i for i, p in enumerate(rec.patient_ids) if split[p] == "train"])
-    return images, rec, va, tr
+    parts = {
+        name: np.array([i for i, p in enumerate(rec.patient_ids) if split[p] == name])
+        for name in ("train", "calib", "val")
+    }
+    return images, rec, parts
 
 
 def patient_gt(rec: Any, pids: list[str]) -> np.ndarray:
@@ -51,24 +57,100 @@ def patient_gt(rec: Any, pids: list[str]) -> np.ndarray:
 def summarize(probs: np.ndarray, rec: Any, thresholds: dict[str, float] | None = None) -> dict:
     pat, pids = patient_aggregate(probs, rec.patient_ids)
     pgt = patient_gt(rec, pids)
-    return {
+    out = {
         "eye_macro_auc": macro_auc(rec.eye_labels, probs),
         "patient_odir": odir_score(pgt, pat),
         "eye_per_class": per_class_metrics(rec.eye_labels, probs, thresholds),
         "patient_per_class": per_class_metrics(pgt, pat, thresholds),
     }
+    if thresholds is not None:
+        out["screening"] = screening_summary(probs, rec.eye_labels, rec.patient_ids, thresholds)
+    return out
+
+
+WEIGHT_GRID = (0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def ensemble_weights(probs: dict[str, np.ndarray], labels: np.ndarray) -> dict[str, float]:
+    """The colour branch's share of the weighted mean, by eye-level macro AUC on ``calib``.
+
+    0.5 is the seed's plain average; a weaker gray branch gets less say. Any other pair of
+    branches is averaged plainly."""
+    if set(probs) != {"color", "gray"}:
+        return {b: 1 / len(probs) for b in probs}
+    best = max(
+        WEIGHT_GRID,
+        key=lambda w: macro_auc(labels, w * probs["color"] + (1 - w) * probs["gray"]),
+    )
+    return {"color": best, "gray": round(1 - best, 6)}
+
+
+def decide(
+    probs: dict[str, dict[str, np.ndarray]], recs: dict[str, Records]
+) -> tuple[Calibration, dict[str, float], dict[str, Any], dict[str, Any]]:
+    """Weigh the branches, calibrate and place the refer thresholds on ``calib``; score on ``val``.
+
+    ``probs[part][branch]`` are the shipped runtime's sigmoids. Every branch alone and the
+    ensemble get the same treatment, so the comparison between them is like for like.
+    Returns the ensemble's calibration, thresholds and decision (with its branch weights),
+    and the metrics of all.
+    """
+    models = dict.fromkeys(probs["val"])
+    weights = ensemble_weights(probs["calib"], recs["calib"].eye_labels)
+    if len(models) > 1:
+        models["ensemble"] = None
+
+    def pick(part: str, name: str) -> np.ndarray:
+        if name == "ensemble":
+            return np.sum([weights[b] * probs[part][b] for b in probs[part]], axis=0)
+        return probs[part][name]
+
+    metrics: dict[str, Any] = {}
+    chosen: tuple[Calibration, dict[str, float], dict[str, Any]] | None = None
+    for name in models:
+        cal = Calibration.fit(pick("calib", name), recs["calib"].eye_labels)
+        q_cal = cal.apply(pick("calib", name))
+        thresholds, info = choose_thresholds(q_cal, recs["calib"].eye_labels)
+        info = {**info, "weights": weights if name == "ensemble" else {name: 1.0}}
+        metrics[name] = {
+            "val": summarize(cal.apply(pick("val", name)), recs["val"], thresholds),
+            "val_uncalibrated_odir": summarize(pick("val", name), recs["val"])["patient_odir"],
+            "calib": {
+                "eye_macro_auc": macro_auc(recs["calib"].eye_labels, pick("calib", name)),
+                "screening": screening_summary(
+                    q_cal, recs["calib"].eye_labels, recs["calib"].patient_ids, thresholds
+                ),
+            },
+            "thresholds": thresholds,
+            "decision": info,
+        }
+        chosen = (cal, thresholds, info)
+    assert chosen is not None
+    return (*chosen, metrics)
+
+
+class _LogitsAndFeatures(torch.nn.Module):
+    """The network with its last feature map as a second output (for the heatmaps)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feats = self.model.forward_features(x)  # type: ignore[operator]
+        return self.model.forward_head(feats), feats  # type: ignore[operator]
 
 
 def export_onnx(model: torch.nn.Module, spec: InputSpec, path: Path) -> None:
     model = model.float().eval()
     dummy = torch.zeros(1, 3, spec.size, spec.size)
     torch.onnx.export(
-        model,
+        _LogitsAndFeatures(model),
         (dummy,),
         str(path),
         input_names=["input"],
-        output_names=["logits"],
-        dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+        output_names=["logits", "features"],
+        dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}, "features": {0: "batch"}},
         opset_version=17,
         dynamo=False,
     )
@@ -147,13 +229,33 @@ def onnx_predict(path: Path, x: np.ndarray, threads: int = 2) -> np.ndarray:
     so.intra_op_num_threads = threads
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    out = [sess.run(None, {"input": x[i : i + 32]})[0] for i in range(0, len(x), 32)]
+    out = [sess.run(["logits"], {"input": x[i : i + 32]})[0] for i in range(0, len(x), 32)]
     return 1.0 / (1.0 + np.exp(-np.concatenate(out)))
 
 
 def branch_inputs(images: np.ndarray, idx: np.ndarray, spec: InputSpec) -> np.ndarray:
-    pics = np.stack([to_branch_rgb(np.asarray(images[i]), spec.branch, spec.equalize) for i in idx])
+    pics = np.stack([to_branch_rgb(np.asarray(images[i]), spec) for i in idx])
     return normalize(pics, spec.mean, spec.std)
+
+
+def _write_bundle(tmp_out: Path, out: Path, config: dict, thresholds: dict, metrics: dict) -> None:
+    (tmp_out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (tmp_out / "thresholds.json").write_text(json.dumps(thresholds, indent=2))
+    (tmp_out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+    for f in tmp_out.iterdir():
+        f.chmod(0o644)  # safetensors writes 0600; the bundle is committed and read by workers
+    if tmp_out == out:
+        return
+    # Swap the finished bundle in at once, so a worker never loads a half-written folder.
+    if out.exists():
+        old = out.with_name(out.name + ".old")
+        if old.exists():
+            shutil.rmtree(old)
+        out.rename(old)
+        tmp_out.rename(out)
+        shutil.rmtree(old)
+    else:
+        tmp_out.rename(out)
 
 
 def export(
@@ -165,6 +267,7 @@ def export(
     quantize: bool = False,
     threads: int = 2,
     torch_subset: int = 256,
+    cpu_runtime: str = "onnx",
 ) -> dict:
     torch.set_num_threads(threads)
     tmp_out = out.with_name(out.name + ".tmp")
@@ -172,13 +275,18 @@ def export(
         shutil.rmtree(tmp_out)
     tmp_out.mkdir(parents=True)
     config: dict[str, Any] = {
-        "format": 1,
+        "format": 2,
         "classes": list(CLASSES),
-        "ensemble": "mean_sigmoid",
+        "ensemble": "weighted_mean_sigmoid",  # weights: chosen on calib (ml.export.decide)
+        # Which runtime runs the bundle on each device (chosen by `python -m ml.bench`);
+        # PyTorch is the fallback wherever the named one is missing.
+        "runtime": {"cpu": cpu_runtime if onnx else "torch", "cuda": "torch"},
         "branches": {},
     }
-    val_probs: dict[str, dict[str, np.ndarray]] = {}
-    rec_val = None
+    runtime = "onnx" if onnx else "torch"
+    # probs[runtime][part][branch]: sigmoids on the calibration and validation parts.
+    probs: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    recs: dict[str, Records] = {}
     split_ref: str | None = None
     for run in runs:
         cfg = yaml.safe_load((run / "config.yaml").read_text())
@@ -196,7 +304,9 @@ def export(
                 f"{run} was trained on a different split; an ensemble needs one validation set"
             )
         model = create_model(cfg["model"]["arch"], pretrained=False)
-        model.load_state_dict(ck["model"])
+        # best.pt holds the EMA weights it was scored with; last.pt the live and EMA ones.
+        weights = ck["ema"] if ck_path.name == "last.pt" and ck.get("ema") else ck["model"]
+        model.load_state_dict(weights)
         model.eval()
         state = {
             k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()
@@ -208,20 +318,7 @@ def export(
         )
         # Evaluate exactly what is shipped: fp16 weights read back into fp32.
         model.load_state_dict({k: v.float() for k, v in state.items()})
-        images, rec, va, tr = _val_set(run / "split.csv", spec.size)
-        rec_val = rec.subset(va)
-        x_val = branch_inputs(images, va, spec)
-        # Eager PyTorch is ~6x slower than int8 ONNX here: with ONNX shipped, PyTorch only
-        # runs on a fixed subset, enough to report how far the two runtimes differ.
-        n_torch = len(x_val) if not onnx else min(len(x_val), torch_subset)
-        with torch.inference_mode():
-            pt = torch.cat(
-                [
-                    torch.sigmoid(model(torch.from_numpy(x_val[i : min(i + 64, n_torch)])))
-                    for i in range(0, n_torch, 64)
-                ]
-            )
-        val_probs.setdefault("torch", {})[branch] = pt.numpy()
+        images, rec, parts = _split_set(run / "split.csv", spec.size)
         entry: dict[str, Any] = {
             "arch": cfg["model"]["arch"],
             "weights": f"{branch}.safetensors",
@@ -230,19 +327,17 @@ def export(
                 "mean": list(spec.mean),
                 "std": list(spec.std),
                 "equalize": spec.equalize,
+                "contrast": spec.contrast,
+                "field_mask": spec.field_mask,
             },
             "trained": {
                 "run": str(run.relative_to(REPO_ROOT))
                 if run.is_relative_to(REPO_ROOT)
                 else str(run),
                 "checkpoint": ck_path.name,
-                # best.pt: the epoch it was saved after. last.pt: completed epochs, plus
-                # the batches done in the current one (a mid-epoch checkpoint).
                 "epoch": (ck.get("metrics") or {}).get("epoch", ck.get("state", {}).get("epoch")),
-                "batches_into_next_epoch": ck.get("state", {}).get("step")
-                if "state" in ck
-                else None,
-                "best_val_metrics": ck.get("metrics"),
+                "selected_on": cfg.get("train", {}).get("select_on", "val"),
+                "best_metrics": ck.get("metrics"),
             },
         }
         if onnx:
@@ -250,102 +345,99 @@ def export(
             export_onnx(model, spec, fp32)
             if quantize:
                 rng = np.random.default_rng(0)
-                calib = branch_inputs(images, rng.choice(tr, 128, replace=False), spec)
+                calib = branch_inputs(images, rng.choice(parts["train"], 128, replace=False), spec)
                 quantize_onnx(fp32, tmp_out / f"{branch}.onnx", calib)
             else:
                 store_weights_fp16(fp32, tmp_out / f"{branch}.onnx")
             fp32.unlink()
             entry["onnx"] = f"{branch}.onnx"
             entry["onnx_precision"] = "int8" if quantize else "fp16 weights, fp32 compute"
-            val_probs.setdefault("onnx", {})[branch] = onnx_predict(
-                tmp_out / f"{branch}.onnx", x_val, threads
-            )
+        for part in ("calib", "val"):
+            recs[part] = rec.subset(parts[part])
+            x = branch_inputs(images, parts[part], spec)
+            if onnx:
+                probs.setdefault("onnx", {}).setdefault(part, {})[branch] = onnx_predict(
+                    tmp_out / f"{branch}.onnx", x, threads
+                )
+            # With ONNX shipped, PyTorch runs on a fixed subset of validation only: enough
+            # to report how far the two runtimes differ.
+            n_torch = len(x) if not onnx else (min(len(x), torch_subset) if part == "val" else 0)
+            if n_torch:
+                with torch.inference_mode():
+                    pt = torch.cat(
+                        [
+                            torch.sigmoid(model(torch.from_numpy(x[i : min(i + 64, n_torch)])))
+                            for i in range(0, n_torch, 64)
+                        ]
+                    )
+                probs.setdefault("torch", {}).setdefault(part, {})[branch] = pt.numpy()
         config["branches"][branch] = entry
 
-    assert rec_val is not None
-    runtime = "onnx" if onnx else "torch"
-    shipped = val_probs[runtime]
-    ens = np.mean(list(shipped.values()), axis=0)
-    thresholds = tune_thresholds(rec_val.eye_labels, ens)
+    calibration, thresholds, decision, results = decide(probs[runtime], recs)
+    config["calibration"] = calibration.to_config()
+    config["weights"] = decision["weights"]
+    config["decision"] = {k: v for k, v in decision.items() if k != "weights"}
     metrics: dict[str, Any] = {
-        "validation": {"eyes": len(rec_val.filenames), "patients": len(set(rec_val.patient_ids))},
-        "threshold_rule": "disease classes: highest threshold with >= 90% eye-level sensitivity on validation; "
-        "N: maximum Youden J",
+        "validation": {
+            "eyes": len(recs["val"].filenames),
+            "patients": len(set(recs["val"].patient_ids)),
+        },
+        "calibration_part": {
+            "eyes": len(recs["calib"].filenames),
+            "patients": len(set(recs["calib"].patient_ids)),
+        },
+        "threshold_rule": decision["rule"],
         "shipped_runtime": runtime,
+        runtime: results,
     }
-    for rt, probs in val_probs.items():
-        n = min(len(p) for p in probs.values())
-        rec_rt = rec_val if n == len(rec_val.filenames) else rec_val.subset(np.arange(n))
-        res = {b: summarize(p[:n], rec_rt, thresholds) for b, p in probs.items()}
-        if len(probs) > 1:
-            res["ensemble"] = summarize(
-                np.mean([p[:n] for p in probs.values()], axis=0), rec_rt, thresholds
-            )
-        res["eyes"] = n
-        metrics[rt] = res
-    if "onnx" in val_probs:
-        n = len(next(iter(val_probs["torch"].values())))
+    if onnx:
+        n = len(next(iter(probs["torch"]["val"].values())))
         metrics["onnx_vs_torch"] = {
             "eyes": n,
             "max_abs_prob_diff": {
-                b: float(np.abs(val_probs["onnx"][b][:n] - val_probs["torch"][b]).max())
-                for b in val_probs["onnx"]
+                b: float(np.abs(probs["onnx"]["val"][b][:n] - probs["torch"]["val"][b]).max())
+                for b in probs["onnx"]["val"]
             },
             "mean_abs_prob_diff": {
-                b: float(np.abs(val_probs["onnx"][b][:n] - val_probs["torch"][b]).mean())
-                for b in val_probs["onnx"]
-            },
-            "eye_macro_auc_torch_subset": {
-                b: macro_auc(rec_val.eye_labels[:n], val_probs["torch"][b])
-                for b in val_probs["torch"]
-            },
-            "eye_macro_auc_onnx_subset": {
-                b: macro_auc(rec_val.eye_labels[:n], val_probs["onnx"][b][:n])
-                for b in val_probs["onnx"]
+                b: float(np.abs(probs["onnx"]["val"][b][:n] - probs["torch"]["val"][b]).mean())
+                for b in probs["onnx"]["val"]
             },
         }
-    (tmp_out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    for f in tmp_out.iterdir():
-        f.chmod(0o644)  # safetensors writes 0600; the bundle is committed and read by workers
-    (tmp_out / "thresholds.json").write_text(json.dumps(thresholds, indent=2))
-    (tmp_out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
-    # Swap the finished bundle in at once, so a worker never loads a half-written folder.
-    if out.exists():
-        old = out.with_name(out.name + ".old")
-        if old.exists():
-            shutil.rmtree(old)
-        out.rename(old)
-        tmp_out.rename(out)
-        shutil.rmtree(old)
-    else:
-        tmp_out.rename(out)
+    np.savez_compressed(
+        REPO_ROOT / "ml" / "runs" / "export_probs.npz",
+        **{f"{part}_{b}": p for part, d in probs[runtime].items() for b, p in d.items()},
+    )
+    _write_bundle(tmp_out, out, config, thresholds, metrics)
     return metrics
 
 
 def retune(out: Path, *, threads: int = 2, split_csv: Path | None = None) -> dict:
-    """Re-tune an existing bundle's thresholds on validation, through its shipped runtime,
-    without re-exporting the weights (the runs' checkpoints may have moved on since)."""
+    """Re-fit an existing bundle's calibration and thresholds on the calibration part,
+    through its shipped runtime, without re-exporting the weights."""
     from ml.data import DEFAULT_SPLIT
     from ml.ensemble import Ensemble
 
     ens = Ensemble.load(out, threads=threads)
     size = next(iter(ens.branches.values())).spec.size
-    images, rec, va, _ = _val_set(split_csv or DEFAULT_SPLIT, size)
-    rec_val = rec.subset(va)
-    # The cache holds the cropped, resized pictures: exactly what crop_fundus + resize give.
-    probs = ens.branch_probabilities([np.asarray(images[i]) for i in va], cropped=True)
-    mean = np.mean(list(probs.values()), axis=0)
-    thresholds = tune_thresholds(rec_val.eye_labels, mean)
+    images, rec, parts = _split_set(split_csv or DEFAULT_SPLIT, size)
+    probs: dict[str, dict[str, np.ndarray]] = {}
+    recs: dict[str, Records] = {}
+    for part in ("calib", "val"):
+        recs[part] = rec.subset(parts[part])
+        # The cache holds the cropped, resized pictures: exactly what crop_fundus + resize give.
+        probs[part] = ens.branch_probabilities(
+            [np.asarray(images[i]) for i in parts[part]], cropped=True
+        )
+    calibration, thresholds, decision, results = decide(probs, recs)
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    config["calibration"] = calibration.to_config()
+    config["weights"] = decision["weights"]
+    config["decision"] = {k: v for k, v in decision.items() if k != "weights"}
     metrics_path = out / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-    res = {b: summarize(p, rec_val, thresholds) for b, p in probs.items()}
-    if len(probs) > 1:
-        res["ensemble"] = summarize(mean, rec_val, thresholds)
-    res["eyes"] = len(va)
-    metrics[ens.runtime] = res
+    metrics[ens.runtime] = results
     metrics["thresholds_retuned"] = True
-    (out / "thresholds.json").write_text(json.dumps(thresholds, indent=2))
-    metrics_path.write_text(json.dumps(metrics, indent=2, default=float))
+    _write_bundle(out, out, config, thresholds, metrics)
     return metrics
 
 
@@ -365,13 +457,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--int8",
         action="store_true",
-        help="static int8 ONNX (smaller, faster, but cost 0.02 macro AUC on validation here)",
+        help="static int8 ONNX; ship only if `python -m ml.quantize` says it keeps the accuracy",
     )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument(
+        "--cpu-runtime",
+        default="onnx",
+        choices=["onnx", "openvino", "torch"],
+        help="the runtime CPU workers use (docs/benchmarks.md: chosen by measurement)",
+    )
+    ap.add_argument(
         "--retune-only",
         action="store_true",
-        help="keep the bundle in --out, only re-tune thresholds.json on validation",
+        help="keep the bundle in --out, only re-fit calibration and thresholds on the calib part",
     )
     args = ap.parse_args(argv)
     if args.retune_only:
@@ -392,15 +490,17 @@ def main(argv: list[str] | None = None) -> None:
         onnx=not args.no_onnx,
         quantize=args.int8,
         threads=args.threads,
+        cpu_runtime=args.cpu_runtime,
     )
     rt = m["shipped_runtime"]
     for name, res in m[rt].items():
-        if name == "eyes":
-            continue
-        o = res["patient_odir"]
+        v = res["val"]
+        o, sc = v["patient_odir"], v["screening"]
         print(
-            f"{name:9s} eye macro AUC {res['eye_macro_auc']:.3f} | patient ODIR kappa {o['kappa']:.3f} "
-            f"F1 {o['f1']:.3f} AUC {o['auc']:.3f} final {o['final']:.3f}"
+            f"{name:9s} eye macro AUC {v['eye_macro_auc']:.3f} | patient ODIR final "
+            f"{o['final']:.3f} (kappa {o['kappa']:.3f}) | normal eyes flagged "
+            f"{sc['normal_eyes_flagged']:.3f}, diseased flagged {sc['diseased_eyes_flagged']:.3f} | "
+            f"patient refer sens {sc['patient']['sensitivity']:.3f} spec {sc['patient']['specificity']:.3f}"
         )
     print(f"exported {[r.name for r in runs]} to {out} in {time.monotonic() - t0:.0f} s")
 

@@ -1,8 +1,14 @@
-"""Grad-CAM (Selvaraju et al. 2017) for the timm EfficientNet, and its PNG overlay.
+"""Heatmaps for the timm EfficientNet: class activation maps, and their PNG overlay.
 
-Own implementation: the network's last feature map (after ``conv_head``/``bn2``, 7x7 at
-224 px) weighted by the spatially averaged gradient of the chosen logit. It needs
-gradients, so it runs outside ``torch.inference_mode()``, on the colour branch only.
+The network ends in its last feature map F (after ``conv_head``/``bn2``, 10x10 at 320 px),
+global average pooling and one linear layer, so the logit of class c is
+``z_c = sum_k w_ck * mean(F_k) + b_c``. Grad-CAM (Selvaraju et al. 2017) weights F_k by the
+spatially averaged gradient of z_c, which is exactly ``w_ck / (h * w)``: Grad-CAM at this
+layer *is* the class activation map (Zhou et al. 2016), ``ReLU(sum_k w_ck F_k)``, up to a
+positive factor that the [0, 1] normalisation removes. :func:`class_activation_maps` needs
+no backward pass, only the feature map the runtime already computed and a small matrix
+product; :func:`gradcam` is the autograd version, kept as the reference the tests compare
+against.
 """
 
 from __future__ import annotations
@@ -26,11 +32,23 @@ def gradcam(model: nn.Module, x: torch.Tensor, class_idx: Sequence[int]) -> np.n
         target = logits[torch.arange(len(class_idx)), torch.as_tensor(list(class_idx))].sum()
         (grads,) = torch.autograd.grad(target, feats)
     weights = grads.mean(dim=(2, 3), keepdim=True)
-    cam = torch.relu((weights * feats).sum(dim=1)).detach()
-    flat = cam.flatten(1)
-    lo, hi = flat.min(dim=1, keepdim=True).values, flat.max(dim=1, keepdim=True).values
-    cam = ((flat - lo) / (hi - lo).clamp_min(1e-8)).view_as(cam)
-    return cam.numpy()
+    cam = torch.relu((weights * feats).sum(dim=1)).detach().float().cpu().numpy()
+    return _unit_range(cam)
+
+
+def _unit_range(cam: np.ndarray) -> np.ndarray:
+    flat = cam.reshape(len(cam), -1)
+    lo, hi = flat.min(axis=1, keepdims=True), flat.max(axis=1, keepdims=True)
+    return ((flat - lo) / np.maximum(hi - lo, 1e-8)).reshape(cam.shape).astype(np.float32)
+
+
+def class_activation_maps(
+    features: np.ndarray, classifier_weight: np.ndarray, class_idx: Sequence[int]
+) -> np.ndarray:
+    """(N, C, h, w) last feature maps, (classes, C) classifier rows -> (N, h, w) in [0, 1]."""
+    w = classifier_weight[np.asarray(list(class_idx))]  # (N, C)
+    cam = np.einsum("nc,nchw->nhw", w.astype(np.float32), features.astype(np.float32))
+    return _unit_range(np.maximum(cam, 0.0))
 
 
 def overlay_png(rgb: np.ndarray, cam: np.ndarray, *, side: int = 320, alpha: float = 0.45) -> bytes:

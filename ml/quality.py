@@ -63,6 +63,15 @@ class QualityResult:
             "metrics": {k: float(v) for k, v in self.metrics.items()},
         }
 
+    @classmethod
+    def from_dict(cls, data: dict) -> QualityResult:
+        """The inverse of :meth:`to_dict`: the upload's result, carried to the worker."""
+        return cls(
+            gradable=bool(data["gradable"]),
+            issues=tuple(QualityIssue(i["code"], i["message"]) for i in data.get("issues", [])),
+            metrics={k: float(v) for k, v in data.get("metrics", {}).items()},
+        )
+
 
 def _fit_circle(points: np.ndarray) -> tuple[float, float, float] | None:
     """Least-squares (Kasa) circle through boundary points: (cx, cy, r)."""

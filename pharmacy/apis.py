@@ -29,6 +29,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import InvalidInput, ServiceError
+from config.renderers import FHIR_RENDERERS
 from config.serializers import StrictSerializer
 from pharmacy import codes, selectors, services
 from pharmacy.auth import IsKiosk, KioskAuthentication
@@ -371,6 +372,8 @@ class PrescriptionRequestApi(StaffApi):
 
 
 class PrescriptionFhirApi(StaffApi):
+    renderer_classes = FHIR_RENDERERS
+
     @extend_schema(
         responses={(200, "application/fhir+json"): OpenApiTypes.OBJECT, **_errors(401, 403, 404)}
     )

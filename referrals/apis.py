@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.pagination import Pagination
+from config.renderers import FHIR_RENDERERS
 from referrals import selectors, services
 from referrals.fhir import referral_fhir_bundle
 from referrals.presenters import candidate_dict, referral_dict
@@ -87,7 +88,10 @@ class ReferralOutSerializer(serializers.Serializer):
     hospital = HospitalOutSerializer(allow_null=True)
     required_specialties = serializers.ListField(child=serializers.CharField())
     findings = serializers.ListField(child=serializers.CharField())
-    triage_reasons = serializers.ListField(child=serializers.CharField())
+    triage_reasons = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="The screening's triage reasons: {code, eye?, class?, ...} and a sentence, text.",
+    )
     appointment_at = serializers.DateTimeField(allow_null=True)
     decline_reason = serializers.CharField()
     diagnosis = serializers.CharField()
@@ -220,6 +224,8 @@ class ReferralDetailApi(APIView):
 
 
 class ReferralFhirApi(APIView):
+    renderer_classes = FHIR_RENDERERS
+
     @extend_schema(
         operation_id="referrals_fhir",
         description="The referral as a FHIR R4 Bundle (collection) of a ServiceRequest and a Task.",

@@ -7,6 +7,7 @@ from typing import Any
 from referrals.models import Hospital, Referral, ReferralStatus
 from referrals.ranking import Candidate, reason_text
 from screening.models import CLASS_NAMES
+from screening.triage import reason_text as triage_reason_text
 
 
 def hospital_dict(hospital: Hospital | None) -> dict[str, Any] | None:
@@ -90,7 +91,13 @@ def referral_dict(referral: Referral, *, detail: bool) -> dict[str, Any]:
         "findings": [
             f"{f}: {CLASS_NAMES[f]}" for f in screening.findings or [] if f in CLASS_NAMES
         ],
-        "triage_reasons": [str(r) for r in screening.reasons or []],
+        # The screening's reasons as they were stored, each with a sentence in the active
+        # language (never the Python repr of a dict).
+        "triage_reasons": [
+            {**r, "text": triage_reason_text(r)}
+            for r in screening.reasons or []
+            if isinstance(r, dict)
+        ],
         "appointment_at": referral.appointment_at,
         "decline_reason": referral.decline_reason,
         "diagnosis": referral.diagnosis,

@@ -19,6 +19,7 @@ from referrals import selectors, services
 from referrals.models import AT_HOSPITAL_STATUSES, ReferralStatus
 from referrals.presenters import snapshot_dict
 from screening.models import CLASS_NAMES
+from screening.triage import reason_text as triage_reason_text
 
 INBOX_FILTERS = {
     "open": [ReferralStatus.SENT, ReferralStatus.ACCEPTED, ReferralStatus.ATTENDED],
@@ -119,6 +120,9 @@ def _render_detail(request: HttpRequest, referral, status: int = 200) -> HttpRes
             "screening": screening,
             "patient": screening.patient,
             "findings": [(f, CLASS_NAMES[f]) for f in screening.findings or [] if f in CLASS_NAMES],
+            "triage_reasons": [
+                triage_reason_text(r) for r in screening.reasons or [] if isinstance(r, dict)
+            ],
             "images": list(screening.images.all()) if can_see_images else [],
             "results": list(screening.results.all()) if can_see_images else [],
             "events": selectors.referral_events(referral=referral),

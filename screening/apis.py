@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from config.errors import InvalidInput
 from config.pagination import Pagination
+from config.renderers import FHIR_RENDERERS
 from config.serializers import StrictSerializer
 from screening import selectors, services
 from screening.models import Patient, Screening, Sex, Symptom
@@ -170,6 +171,8 @@ def screening_output(screening: Screening, request: Request) -> dict:
                 if result is not None and result.heatmap_path
                 else None
             ),
+            # The finding the heatmap explains (heatmaps are made only for eyes with one).
+            "heatmap_class": (result.heatmap_class or None) if result is not None else None,
             "model_version": result.model_version if result else None,
         }
     return {
@@ -293,6 +296,8 @@ class ScreeningDetailApi(APIView):
 
 
 class ScreeningFhirApi(APIView):
+    renderer_classes = FHIR_RENDERERS
+
     @extend_schema(
         responses={
             (200, "application/fhir+json"): OpenApiTypes.OBJECT,
@@ -305,4 +310,4 @@ class ScreeningFhirApi(APIView):
         from screening.fhir import screening_bundle
 
         screening = selectors.screening_get(user=request.user, screening_id=screening_id)
-        return Response(screening_bundle(screening), content_type="application/fhir+json")
+        return Response(screening_bundle(screening))

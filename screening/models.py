@@ -238,6 +238,8 @@ class EyeResult(models.Model):
     top_class = models.CharField(max_length=1)
     findings = models.JSONField(default=list)
     heatmap_path = models.CharField(max_length=200, blank=True)
+    # The finding the heatmap explains (a class letter); empty when the eye has no heatmap.
+    heatmap_class = models.CharField(max_length=1, blank=True, default="")
     model_version = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -247,6 +249,10 @@ class EyeResult(models.Model):
             # A redelivered inference task can never store a second result for the same eye.
             models.UniqueConstraint(fields=["screening", "eye"], name="one_result_per_eye"),
         ]
+
+    @property
+    def heatmap_class_name(self) -> str:
+        return str(CLASS_NAMES.get(self.heatmap_class, "")) if self.heatmap_class else ""
 
 
 class RiskFactor(models.TextChoices):

@@ -7,32 +7,24 @@ transaction, so a rejected request leaves nothing behind.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import AdminAlert, User
+from accounts.models import User
 from config.errors import Conflict, Forbidden, InvalidInput
 from screening import selectors, uploads
 from screening.models import (
-    EyeResult,
     Patient,
     Screening,
     ScreeningImage,
     Sex,
     Symptom,
-    TriageRule,
 )
 from screening.quality_messages import quality_message
-
-logger = logging.getLogger("eyebridge.screening")
-RISK_FIELDS = ("has_diabetes", "has_hypertension", "family_history_glaucoma", "high_myopia")
 
 
 def _require_site(user: User):
@@ -237,177 +229,27 @@ def screening_enqueue(*, screening_id: int) -> None:
     transaction.on_commit(lambda: screening_infer.delay(screening_id))
 
 
-# --- inference -----------------------------------------------------------------------------
-def _claim(screening_id: int) -> bool:
-    """Take the screening for this delivery. A conditional UPDATE, so that of two deliveries
-    arriving together (a sweeper re-enqueue beside the original) the database decides, and the
-    attempt counter is exact."""
-    now = timezone.now()
-    return bool(
-        Screening.objects.filter(
-            pk=screening_id,
-            status__in=[Screening.Status.QUEUED, Screening.Status.PROCESSING],
-            attempts__lt=settings.SCREENING_MAX_ATTEMPTS,
-        ).update(status=Screening.Status.PROCESSING, attempts=F("attempts") + 1, started_at=now)
-    )
+# --- inference ----------------------------------------------------------------------------
+# The inference use case lives in its own module; its services are re-exported here so that
+# callers keep one place to import screening's writes from.
+from screening.inference_services import (  # noqa: E402
+    screening_mark_failed,
+    screening_run_inference,
+    screening_store_result,
+    screening_sweep_stuck,
+    screening_trigger_downstream,
+    screenings_predict,
+)
 
-
-def screening_mark_failed(*, screening_id: int, error: str) -> bool:
-    """Give up on a screening (after the last attempt): visible to admins, one alert."""
-    updated = Screening.objects.filter(
-        pk=screening_id, status__in=[Screening.Status.QUEUED, Screening.Status.PROCESSING]
-    ).update(status=Screening.Status.FAILED, error=error[:2000], completed_at=timezone.now())
-    if updated:
-        logger.error("screening %s failed for good: %s", screening_id, error)
-        try:
-            with transaction.atomic():
-                AdminAlert.objects.create(
-                    kind="screening_failed",
-                    object_ref=f"screening:{screening_id}",
-                    message=f"Screening {screening_id} failed after {settings.SCREENING_MAX_ATTEMPTS} attempts: {error[:500]}",
-                )
-        except IntegrityError:
-            pass
-    return bool(updated)
-
-
-def screening_run_inference(*, screening_id: int) -> str:
-    """Run the ensemble on a queued screening and store results, triage and the downstream step.
-
-    Idempotent: a redelivered or duplicated task finds the screening finished (or claims it again
-    after a worker died mid-way) and never stores a second result (one_result_per_eye) or a second
-    downstream record. The model runs outside any transaction; only the short write of the
-    results is atomic, under a row lock. Returns what happened, for logs and tests."""
-    if not _claim(screening_id):
-        screening = Screening.objects.filter(pk=screening_id).first()
-        if screening is None:
-            return "missing"
-        if screening.is_finished:
-            return "already_finished"
-        screening_mark_failed(
-            screening_id=screening_id, error="too many attempts (worker crashed or task failed)"
-        )
-        return "failed"
-
-    from screening.inference import get_ensemble, model_thresholds
-
-    screening = Screening.objects.select_related("patient").get(pk=screening_id)
-    images = list(screening.images.all())
-    gradable = [im for im in images if im.gradable]
-    ensemble = get_ensemble() if gradable else None
-    predictions = {}
-    heatmaps: dict[str, str] = {}
-    if gradable:
-        import cv2
-
-        arrays = []
-        for im in gradable:
-            bgr = cv2.imread(str(uploads.media_path(im.path)), cv2.IMREAD_COLOR)
-            if bgr is None:
-                raise RuntimeError(f"stored image {im.path} is missing or unreadable")
-            arrays.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-        for im, pred in zip(gradable, ensemble.predict(arrays, heatmaps=True), strict=True):
-            predictions[im.eye] = pred
-            if pred.heatmap_png:
-                heatmaps[im.eye] = uploads.store_bytes(
-                    pred.heatmap_png, suffix=".png", subdir="heatmaps"
-                ).path
-
-    from screening.triage import EyeInput, decide, resolve_rules
-
-    patient = screening.patient
-    rules = resolve_rules(
-        model_thresholds=(ensemble.thresholds if ensemble is not None else model_thresholds()),
-        rule_rows=TriageRule.objects.all(),
-        risk_factors={f for f in RISK_FIELDS if getattr(patient, f)},
-    )
-    outcome = decide(
-        eyes=[
-            EyeInput(
-                eye=im.eye,
-                gradable=im.gradable,
-                probabilities=predictions[im.eye].probabilities if im.eye in predictions else None,
-            )
-            for im in images
-        ],
-        symptoms=screening.symptoms,
-        rules=rules,
-    )
-    version = ensemble.version if ensemble is not None else ""
-
-    with transaction.atomic():
-        locked = Screening.objects.select_for_update().get(pk=screening_id)
-        if locked.status != Screening.Status.PROCESSING:
-            return "already_finished"
-        existing = set(
-            EyeResult.objects.filter(screening_id=screening_id).values_list("eye", flat=True)
-        )
-        EyeResult.objects.bulk_create(
-            EyeResult(
-                screening_id=screening_id,
-                eye=eye,
-                probabilities=pred.probabilities,
-                quality=pred.quality.to_dict() if pred.quality is not None else {},
-                top_class=pred.top_class,
-                findings=outcome.eye_findings.get(eye, []),
-                heatmap_path=heatmaps.get(eye, ""),
-                model_version=pred.model_version,
-            )
-            for eye, pred in predictions.items()
-            if eye not in existing
-        )
-        locked.status = Screening.Status.COMPLETED if gradable else Screening.Status.UNGRADABLE
-        locked.triage = outcome.triage
-        locked.reasons = outcome.reasons
-        locked.findings = outcome.findings
-        locked.model_version = version
-        locked.completed_at = timezone.now()
-        locked.error = ""
-        locked.save(
-            update_fields=[
-                "status",
-                "triage",
-                "reasons",
-                "findings",
-                "model_version",
-                "completed_at",
-                "error",
-            ]
-        )
-        transaction.on_commit(lambda: screening_trigger_downstream(screening_id=screening_id))
-    return "completed"
-
-
-def screening_trigger_downstream(*, screening_id: int) -> None:
-    """Hand the finished screening to pharmacy and referrals by task name (they import screening,
-    never the reverse). Their tasks are idempotent, so a repeat is harmless."""
-    from config.celery import app
-
-    for name in settings.SCREENING_COMPLETED_TASKS:
-        app.send_task(name, args=[screening_id])
-
-
-def screening_sweep_stuck(*, now: dt.datetime | None = None) -> dict[str, int]:
-    """Re-enqueue screenings whose task was lost (Redis restarted, a worker died before acking and
-    the message expired) and give up on those out of attempts. Safe beside a live delivery:
-    inference claims the row with a conditional UPDATE and stores results once."""
-    now = now or timezone.now()
-    cutoff = now - dt.timedelta(seconds=settings.SCREENING_STUCK_AFTER_SECONDS)
-    stuck = Screening.objects.filter(
-        Q(status=Screening.Status.QUEUED, queued_at__lt=cutoff)
-        | Q(status=Screening.Status.PROCESSING, started_at__lt=cutoff)
-    ).values_list("id", "attempts")
-    requeued = failed = 0
-    from screening.tasks import screening_infer
-
-    for screening_id, attempts in stuck:
-        if attempts >= settings.SCREENING_MAX_ATTEMPTS:
-            failed += screening_mark_failed(
-                screening_id=screening_id, error="stuck after the last attempt"
-            )
-            continue
-        # Push queued_at forward so the next sweep does not re-send while this copy waits.
-        Screening.objects.filter(pk=screening_id).update(queued_at=now)
-        screening_infer.delay(screening_id)
-        requeued += 1
-    return {"requeued": requeued, "failed": failed}
+__all__ = [
+    "PatientInput",
+    "patient_create",
+    "screening_enqueue",
+    "screening_mark_failed",
+    "screening_run_inference",
+    "screening_store_result",
+    "screening_submit",
+    "screening_sweep_stuck",
+    "screening_trigger_downstream",
+    "screenings_predict",
+]

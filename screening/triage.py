@@ -13,10 +13,13 @@ The rules, in order (the first that applies wins; each adds its reasons):
    pain) -> ``medication``.
 6. Otherwise ``normal``: rescreen in 12 months.
 
-Thresholds: the model card's per-class thresholds (tuned on validation for >= 90% sensitivity) are
-the defaults; admins override them with ``TriageRule`` rows; a rule with a risk factor lowers the
-threshold for patients who have it (diabetes -> D, family history of glaucoma -> G): a missed case
-costs them more, so we accept more false positives there.
+Thresholds: the bundle's ``thresholds.json`` is one refer decision, not seven: the per-class
+thresholds share one operating point chosen on held-out calibration data for the patient-level
+trade-off (``ml.calibration``; the model card's refer ROC), so "any finding in either eye" is that
+decision, and each threshold also names the finding and picks the specialty. Admins override them
+with ``TriageRule`` rows; a rule with a risk factor lowers the threshold for patients who have it
+(diabetes -> D, family history of glaucoma -> G): a missed case costs them more, so we accept more
+false positives there.
 """
 
 from __future__ import annotations

@@ -205,6 +205,9 @@ CELERY_BEAT_SCHEDULE: dict = {
 # A screening stuck in queued/processing longer than this is re-enqueued by the sweeper.
 SCREENING_STUCK_AFTER_SECONDS = env_int("SCREENING_STUCK_AFTER_SECONDS", 300)
 SCREENING_MAX_ATTEMPTS = env_int("SCREENING_MAX_ATTEMPTS", 3)
+# An inference delivery takes up to this many queued screenings through the network together
+# (8 screenings = 16 eyes: one batch per branch). A lone screening never waits for company.
+SCREENING_BATCH_SIZE = env_int("SCREENING_BATCH_SIZE", 8)
 # Downstream steps after a screening result is stored, by task name so that screening never
 # imports the apps that build on it (data flows screening -> pharmacy | referrals).
 SCREENING_COMPLETED_TASKS = [

@@ -40,15 +40,49 @@ def test_predict_two_eyes(ensemble: Ensemble, retina: np.ndarray) -> None:
         assert tuple(p.probabilities) == CLASSES
         assert all(0.0 <= v <= 1.0 for v in p.probabilities.values())
         assert set(p.branch_probabilities) == set(ensemble.branches)
-        for c in CLASSES:
-            mean = np.mean([b[c] for b in p.branch_probabilities.values()])
-            assert p.probabilities[c] == pytest.approx(mean, abs=1e-6)
+        # The ensemble is the branches' mean sigmoid through the bundle's calibration.
+        mean = np.array(
+            [[np.mean([b[c] for b in p.branch_probabilities.values()]) for c in CLASSES]]
+        )
+        calibrated = ensemble.calibration.apply(mean)[0]
+        for j, c in enumerate(CLASSES):
+            assert p.probabilities[c] == pytest.approx(calibrated[j], abs=1e-6)
         assert p.top_class == max(p.probabilities, key=p.probabilities.__getitem__)
         assert p.model_version == ensemble.version
-        assert p.heatmap_png is not None and p.heatmap_png.startswith(b"\x89PNG\r\n\x1a\n")
-        assert p.heatmap_class in CLASSES
+        # Findings are the classes at or above their thresholds; only those eyes get a map.
+        assert p.flagged == tuple(
+            c for c in CLASSES[1:] if p.probabilities[c] >= ensemble.thresholds[c]
+        )
+        if p.flagged:
+            assert p.heatmap_png is not None and p.heatmap_png.startswith(b"\x89PNG\r\n\x1a\n")
+            assert p.heatmap_class in p.flagged
+        else:
+            assert p.heatmap_png is None and p.heatmap_class is None
         assert p.quality.gradable
         assert p.to_dict()["quality"]["gradable"] is True
+
+
+def test_a_heatmap_explains_the_finding_furthest_above_its_threshold(
+    ensemble: Ensemble, retina: np.ndarray
+) -> None:
+    # Thresholds passed in (a patient's risk-factor rules) decide findings and heatmaps.
+    low = dict.fromkeys(CLASSES, 1e-06)
+    (p,) = ensemble.predict([retina], thresholds=low)
+    assert set(p.flagged) == set(CLASSES[1:])
+    ratio = {c: p.probabilities[c] / 1e-6 for c in CLASSES[1:]}
+    assert p.heatmap_class == max(ratio, key=ratio.__getitem__)
+    assert p.heatmap_png is not None
+    (none,) = ensemble.predict([retina], thresholds=dict.fromkeys(CLASSES, 1.01))
+    assert none.flagged == () and none.heatmap_png is None
+
+
+def test_given_quality_results_are_used_as_they_are(ensemble: Ensemble, retina: np.ndarray) -> None:
+    from ml.quality import QualityIssue, QualityResult
+
+    given = QualityResult(gradable=False, issues=(QualityIssue("blurred", "x"),), metrics={})
+    (p,) = ensemble.predict([retina], heatmaps=False, quality=[given])
+    assert p.quality is given
+    assert QualityResult.from_dict(given.to_dict()) == given
 
 
 def test_branches_cover_colour_and_gray(ensemble: Ensemble) -> None:
@@ -76,8 +110,8 @@ def test_pytorch_and_onnx_paths_agree(ensemble: Ensemble, retina: np.ndarray) ->
     assert torch_ens.version == ensemble.version
     a = ensemble.predict([retina], heatmaps=False)[0].probabilities
     b = torch_ens.predict([retina], heatmaps=False)[0].probabilities
-    # int8 vs fp16->fp32 weights: close, not identical.
-    assert max(abs(a[c] - b[c]) for c in CLASSES) < 0.12
+    # The same fp16 weights in two runtimes: equal to float noise.
+    assert max(abs(a[c] - b[c]) for c in CLASSES) < 0.01
 
 
 def _val_sample(n: int) -> tuple[list[Path], np.ndarray]:
@@ -91,39 +125,69 @@ def _val_sample(n: int) -> tuple[list[Path], np.ndarray]:
     return [root / "images" / rec.filenames[i] for i in idx], rec.eye_labels[idx]
 
 
-@pytest.mark.skipif(not (odir_dir() / "labels.csv").is_file(), reason="ODIR-5K folder not present")
-def test_shipped_weights_reach_auc_075_on_held_out_odir_images(ensemble: Ensemble) -> None:
-    """300 fixed validation-split eyes (patients never seen in training).
-
-    Measured: mean one-vs-rest AUC over the five classes with >= 15 positives in the
-    sample (N, D, O and, depending on the draw, the larger rare classes), and the
-    normal-vs-abnormal AUC that the screening decision rests on.
-    """
-    from sklearn.metrics import roc_auc_score
-
+def _val_probabilities(ensemble: Ensemble, paths: list[Path]) -> np.ndarray:
     from ml.preprocess import decode_image
 
-    paths, y = _val_sample(300)
-    probs = np.concatenate(
+    return np.concatenate(
         [
-            np.mean(
-                list(
-                    ensemble.branch_probabilities(
-                        [decode_image(p.read_bytes()) for p in paths[i : i + 50]]
-                    ).values()
-                ),
-                axis=0,
+            ensemble.ensemble_probabilities(
+                ensemble.branch_probabilities(
+                    [decode_image(p.read_bytes()) for p in paths[i : i + 50]]
+                )
             )
             for i in range(0, len(paths), 50)
         ]
     )
+
+
+@pytest.fixture(scope="module")
+def val_sample(ensemble: Ensemble) -> tuple[np.ndarray, np.ndarray]:
+    if not (odir_dir() / "labels.csv").is_file():
+        pytest.fail(f"ODIR-5K folder not present at {odir_dir()}: the model cannot be checked")
+    paths, y = _val_sample(300)
+    return _val_probabilities(ensemble, paths), y
+
+
+def test_shipped_weights_reach_auc_080_on_held_out_odir_images(
+    val_sample: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """300 fixed validation-split eyes (patients never seen in training, nor in choosing
+    the calibration and thresholds).
+
+    Measured: mean one-vs-rest AUC over the classes with >= 15 positives in the sample
+    (N, D, O and, depending on the draw, the larger rare classes), and the AUC of the refer
+    score, normal vs diseased eyes, that the screening decision rests on.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    from ml.calibration import eye_groups
+
+    probs, y = val_sample
     aucs = {
         c: roc_auc_score(y[:, j], probs[:, j]) for j, c in enumerate(CLASSES) if y[:, j].sum() >= 15
     }
     assert len(aucs) >= 3
     macro = float(np.mean(list(aucs.values())))
-    abnormal = (y[:, 1:].sum(axis=1) > 0).astype(int)
-    screening_auc = roc_auc_score(abnormal, 1 - probs[:, 0])
+    normal, diseased = eye_groups(y)
+    keep = normal | diseased
+    screening_auc = roc_auc_score(diseased[keep], 1 - probs[keep, 0])
     print(f"AUC per class {aucs}, macro {macro:.3f}, abnormal-vs-normal {screening_auc:.3f}")
-    assert macro > 0.75
-    assert screening_auc > 0.75
+    assert macro > 0.80
+    assert screening_auc > 0.80
+
+
+def test_at_the_shipped_thresholds_few_normal_eyes_are_flagged(
+    ensemble: Ensemble, val_sample: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """The triage's rule (some disease at or above its threshold) on the fixed sample: at
+    most 30% of the normal eyes flagged, and still most diseased eyes caught, so the bar
+    cannot be met by raising every threshold."""
+    from ml.calibration import eye_groups, flagged
+
+    probs, y = val_sample
+    normal, diseased = eye_groups(y)
+    f = flagged(probs, ensemble.thresholds)
+    print(f"normal eyes flagged {f[normal].mean():.3f}, diseased {f[diseased].mean():.3f}")
+    assert normal.sum() >= 80 and diseased.sum() >= 80
+    assert f[normal].mean() <= 0.30
+    assert f[diseased].mean() >= 0.70

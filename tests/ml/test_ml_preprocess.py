@@ -197,3 +197,63 @@ def test_gray_branch_input_is_equalised_gray_replicated(fundus: np.ndarray) -> N
     assert x.shape == (3, 224, 224) and x.dtype == np.float32
     clahe = prepare_uint8(fundus, InputSpec(branch="gray", size=224, equalize="clahe"))
     assert not np.array_equal(clahe, pic)
+
+
+COLOR_GRAHAM = InputSpec(
+    branch="color", size=320, contrast="graham", field_mask=True, mean=(0.5,) * 3, std=(0.25,) * 3
+)
+GRAY_MASKED = InputSpec(branch="gray", size=320, field_mask=True)
+
+
+def _odir_or_retina(retina: np.ndarray) -> np.ndarray:
+    """A real curated ODIR crop when the data set is here, else the CC0 scikit-image retina."""
+    from tests.ml.ml_helpers import odir_dir
+
+    path = odir_dir() / "images" / "0_left.jpg"
+    return decode_image(path.read_bytes()) if path.is_file() else crop_fundus(retina)
+
+
+def test_graham_normalisation_removes_the_camera_colour_cast_and_exposure(
+    retina: np.ndarray,
+) -> None:
+    crop = _odir_or_retina(retina)
+    ref = prepare_uint8(crop, COLOR_GRAHAM, cropped=True).astype(np.float32)
+    # Another camera: a blue cast, darker, with a different white balance.
+    other = np.clip(crop.astype(np.float32) * [0.75, 0.85, 1.25] * 0.8 + [0, 0, 25], 0, 255)
+    moved = prepare_uint8(other.astype(np.uint8), COLOR_GRAHAM, cropped=True).astype(np.float32)
+    raw_gap = np.abs(other - crop.astype(np.float32)).mean()
+    mask = ref != 128
+    assert np.abs(moved - ref)[mask].mean() < raw_gap / 3
+    # Outside the field everything is the neutral value (0 after normalisation).
+    x = prepare_input(crop, COLOR_GRAHAM, cropped=True)
+    assert abs(float(x[:, 0, 0].max())) < 0.02 and abs(float(x[:, -1, -1].max())) < 0.02
+
+
+def test_gray_histogram_is_taken_inside_the_field(retina: np.ndarray) -> None:
+    crop = _odir_or_retina(retina)
+    pic = prepare_uint8(crop, GRAY_MASKED, cropped=True)[..., 0]
+    from ml.preprocess import resize_square, square_field_mask
+
+    mask = square_field_mask(resize_square(crop, 320)) > 0
+    inside = pic[mask]
+    # Equalised over the field: its levels span the range evenly, the margin stays black.
+    assert inside.min() < 10 and inside.max() == 255
+    assert 110 < np.median(inside) < 145
+    assert pic[~mask].max() == 0
+
+
+def test_a_full_resolution_camera_frame_gives_the_curated_picture(retina: np.ndarray) -> None:
+    """crop_fundus on a 2,592 x 1,944 camera frame (wide black margins, a caption burnt in,
+    JPEG) must give the model the picture the curated crop gives."""
+    crop = _odir_or_retina(retina)
+    side = 1800
+    big = cv2.resize(crop, (side, side), interpolation=cv2.INTER_CUBIC)
+    frame = np.zeros((1944, 2592, 3), np.uint8)
+    y0, x0 = (1944 - side) // 2, (2592 - side) // 2
+    frame[y0 : y0 + side, x0 : x0 + side] = big
+    cv2.putText(frame, "OD 2026-12-01", (40, 60), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (255, 255, 255), 2)
+    jpeg = decode_image(encode(frame, "JPEG", quality=92))
+    for spec in (COLOR_GRAHAM, GRAY_MASKED):
+        a = prepare_uint8(jpeg, spec).astype(np.float32)
+        b = prepare_uint8(crop, spec).astype(np.float32)  # training crops the curated file too
+        assert np.abs(a - b).mean() < 6, spec.branch

@@ -297,3 +297,16 @@ def kiosk_for_other_pharmacy():
     from tests.pharmacy.factories import kiosk_for
 
     return kiosk_for(PharmacyFactory(), "elsewhere")[0]
+
+
+def test_prescription_page_shows_the_triage_reasons_as_sentences(
+    client, pharmacist, pharmacy, medication
+):
+    prescription = pending_prescription(pharmacy, medication)
+    screening = prescription.screening
+    screening.reasons = [{"code": "treatable_symptom", "symptom": "dryness"}]
+    screening.save(update_fields=["reasons"])
+    client.force_login(pharmacist)
+    page = client.get(f"/pharmacy/prescriptions/{prescription.pk}/").content.decode()
+    assert "treatable_symptom" not in page and "{&#x27;" not in page
+    assert "Symptom a pharmacist can treat" in page or "약사가 처리할 수 있는 증상" in page

@@ -330,6 +330,17 @@ def test_fhir_bundle_has_request_and_dispense(pharmacist, kiosk, kiosk_api, medi
     response = client_for(pharmacist).get(f"/api/v1/prescriptions/{prescription.pk}/fhir/")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/fhir+json"
+    # FHIR clients name the FHIR media type (with or without a version); plain JSON works too.
+    for accept in (
+        "application/fhir+json",
+        "application/fhir+json; fhirVersion=4.0",
+        "application/json",
+    ):
+        again = client_for(pharmacist).get(
+            f"/api/v1/prescriptions/{prescription.pk}/fhir/", HTTP_ACCEPT=accept
+        )
+        assert again.status_code == 200, (accept, again.status_code)
+        assert again["Content-Type"].startswith(accept.split(";")[0])
     bundle = Bundle.model_validate_json(response.content)
     kinds = [e.resource.get_resource_type() for e in bundle.entry]
     assert kinds == ["MedicationRequest", "MedicationDispense"]

@@ -317,6 +317,15 @@ def test_fhir_bundle_has_a_service_request_and_a_task(api_client, seoul_hospital
     login(api_client, referral.screening.health_worker)
     response = api_client.get(f"/api/v1/referrals/{referral.pk}/fhir/")
     assert response.status_code == 200
+    assert response["Content-Type"] == "application/fhir+json"
+    for accept in (
+        "application/fhir+json",
+        "application/fhir+json; fhirVersion=4.0",
+        "application/json",
+    ):
+        again = api_client.get(f"/api/v1/referrals/{referral.pk}/fhir/", HTTP_ACCEPT=accept)
+        assert again.status_code == 200, (accept, again.status_code)
+        assert again["Content-Type"].startswith(accept.split(";")[0])
     bundle = response.json()
     assert bundle["resourceType"] == "Bundle" and bundle["type"] == "collection"
     request, task = (e["resource"] for e in bundle["entry"])
@@ -342,3 +351,26 @@ def test_openapi_schema_documents_the_referral_endpoints(api_client):
     ):
         assert path in text
     assert '"409"' in text or "'409'" in text or "409:" in text
+
+
+def test_triage_reasons_are_objects_with_a_sentence_never_a_python_repr(
+    api_client, client, seoul_hospitals
+):
+    referral = ReferralFactory(hospital=seoul_hospitals[0])
+    screening = referral.screening
+    screening.reasons = [
+        {"code": "finding", "eye": "left", "class": "D", "probability": 0.61, "threshold": 0.3},
+        {"code": "exam_symptom", "symptom": "blurred_vision"},
+    ]
+    screening.save(update_fields=["reasons"])
+    login(api_client, screening.health_worker)
+    body = api_client.get(f"/api/v1/referrals/{referral.pk}/").json()
+    first, second = body["triage_reasons"]
+    assert first["code"] == "finding" and first["class"] == "D" and first["eye"] == "left"
+    assert "{" not in first["text"] and first["text"]
+    assert second["code"] == "exam_symptom" and second["text"]
+    for user in (screening.health_worker, HospitalStaffFactory(hospital=seoul_hospitals[0])):
+        client.force_login(user)
+        page = client.get(f"/referrals/{referral.pk}/").content.decode()
+        assert "{&#x27;" not in page and "{'" not in page
+        assert "61%" in page  # the finding as a sentence, in either language

@@ -43,7 +43,11 @@ def test_inference_stores_results_triage_and_reasons(queued):
     for r in results:
         assert set(r.probabilities) == set("NDGCAHMO")
         assert all(0.0 <= p <= 1.0 for p in r.probabilities.values())
-        assert r.heatmap_path.endswith(".png")
+        # A heatmap for each eye with a finding, and it says which finding it explains.
+        if r.findings:
+            assert r.heatmap_path.endswith(".png") and r.heatmap_class in r.findings
+        else:
+            assert r.heatmap_path == "" and r.heatmap_class == ""
 
 
 def test_a_redelivered_task_changes_nothing(queued, django_capture_on_commit_callbacks):
@@ -119,3 +123,74 @@ def test_risk_factor_rule_changes_triage(queued):
     queued.refresh_from_db()
     assert "D" in queued.findings
     assert queued.triage in {"referable", "urgent"}
+    # The patient's own thresholds decide the heatmaps too: each eye explains its finding.
+    for r in EyeResult.objects.filter(screening=queued):
+        assert "D" in r.findings
+        assert r.heatmap_path.endswith(".png") and r.heatmap_class in r.findings
+
+
+def test_queued_screenings_go_through_the_network_together(
+    queued, fundus_jpeg, django_capture_on_commit_callbacks, monkeypatch
+):
+    from ml.ensemble import Ensemble
+
+    others = []
+    for _ in range(2):
+        with django_capture_on_commit_callbacks(execute=False):
+            others.append(
+                services.screening_submit(
+                    user=queued.health_worker,
+                    patient_id=queued.patient_id,
+                    left_image=SimpleUploadedFile("l.jpg", fundus_jpeg),
+                )
+            )
+    calls: list[int] = []
+    real = Ensemble.predict
+
+    def counting(self, images, **kw):
+        calls.append(len(images))
+        return real(self, images, **kw)
+
+    monkeypatch.setattr(Ensemble, "predict", counting)
+    assert services.screening_run_inference(screening_id=queued.id) == "completed"
+    assert calls == [4]  # 2 + 1 + 1 eyes in one call
+    for s in others:
+        s.refresh_from_db()
+        assert s.status == "completed" and s.attempts == 1
+        assert EyeResult.objects.filter(screening=s).count() == 1
+        # Their own deliveries arrive later and change nothing.
+        assert services.screening_run_inference(screening_id=s.id) == "already_finished"
+    assert calls == [4]
+
+
+def test_batch_size_bounds_a_delivery(
+    queued, fundus_jpeg, django_capture_on_commit_callbacks, settings
+):
+    settings.SCREENING_BATCH_SIZE = 2
+    others = []
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=False):
+            others.append(
+                services.screening_submit(
+                    user=queued.health_worker,
+                    patient_id=queued.patient_id,
+                    right_image=SimpleUploadedFile("r.jpg", fundus_jpeg),
+                )
+            )
+    services.screening_run_inference(screening_id=queued.id)
+    states = [Screening.objects.get(pk=s.id).status for s in others]
+    assert states.count("completed") == 1 and states.count("queued") == 2  # oldest first
+    assert states[0] == "completed"
+
+
+def test_the_upload_quality_result_is_passed_on_not_recomputed(queued, monkeypatch):
+    import ml.ensemble
+
+    def boom(rgb):  # the worker must reuse what the upload measured
+        raise AssertionError("quality gate ran again in the worker")
+
+    monkeypatch.setattr(ml.ensemble, "assess_quality", boom)
+    assert services.screening_run_inference(screening_id=queued.id) == "completed"
+    for r in EyeResult.objects.filter(screening=queued):
+        image = queued.images.get(eye=r.eye)
+        assert r.quality == image.quality

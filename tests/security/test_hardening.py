@@ -194,3 +194,65 @@ def test_no_template_has_an_inline_script_or_event_handler():
         or handler.search(p.read_text(encoding="utf-8"))
     ]
     assert offenders == []
+
+
+def test_production_static_files_collect_and_the_login_page_is_served(tmp_path):
+    """The deploy path of platform/compose.yaml: collectstatic with the production settings
+    (whitenoise's manifest storage fails on a missing referenced file, e.g. a source map),
+    then gunicorn serves the login page and its hashed stylesheet."""
+    import re
+    import socket
+    import time
+    import urllib.request
+
+    env = _prod_env(
+        STATIC_ROOT=str(tmp_path / "static"),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'prod.sqlite3'}",
+        SECURE_SSL_REDIRECT="false",
+    )
+    for cmd in (["collectstatic", "--noinput"], ["migrate", "--noinput"]):
+        r = subprocess.run(
+            [sys.executable, "manage.py", *cmd],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / "static" / "staticfiles.json").is_file()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+
+        def get(path: str) -> tuple[int, bytes]:
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{port}{path}",
+                headers={"Host": "example.org", "X-Forwarded-Proto": "https"},
+            )
+            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - local server
+                return resp.status, resp.read()
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status, body = get("/accounts/login/")
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.3)
+        assert status == 200
+        css = re.search(rb'href="(/static/css/app\.[0-9a-f]{12}\.css)"', body)
+        assert css, body[:2000]
+        assert get(css.group(1).decode())[0] == 200
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -1,0 +1,257 @@
+"""Calibrated probabilities and the one refer decision, chosen on the calibration split.
+
+The network's sigmoids (averaged over the two branches) are not probabilities: the loss
+weighted positives up and each class saw a different amount of data. Per class, a Platt
+scaling ``q = sigmoid(a * logit(p) + b)`` fitted on the calibration part of the split
+(patients never trained on) turns them into probabilities, so that 0.5 means "more likely
+than not" for every class alike and the challenge score at 0.5 is meaningful.
+
+The screening decision is one decision per eye, not seven: an eye is *flagged* (and the
+patient referred) when its refer score
+
+    s = max over disease classes c of q_c / t_c
+
+reaches 1. The per-class thresholds ``t_c = k * base_c ** alpha`` share one operating point
+``k``; ``base_c`` is where 5% of the calibration normals score on class c, so that no single
+class dominates the false alarms, and ``alpha`` (0 = one common probability, 1 = equal false
+alarms per class) is picked on calibration for the best refer AUC. Because ``s >= 1`` exactly when some ``q_c >= t_c``, the per-class rule the triage
+applies (``screening.triage``) is this decision, and the thresholds also name the findings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ml import CLASSES
+from ml.metrics import N_INDEX
+
+DISEASE_INDEX = [i for i, c in enumerate(CLASSES) if c != "N"]
+EPS = 1e-6
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, EPS, 1 - EPS)
+    return np.log(p / (1 - p))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Per-class Platt scaling on the logit of the ensemble's mean sigmoid."""
+
+    a: tuple[float, ...]
+    b: tuple[float, ...]
+
+    @classmethod
+    def identity(cls) -> Calibration:
+        return cls(a=(1.0,) * len(CLASSES), b=(0.0,) * len(CLASSES))
+
+    @classmethod
+    def fit(cls, probs: np.ndarray, labels: np.ndarray, *, c_reg: float = 1.0) -> Calibration:
+        """Logistic regression of each class's label on its logit (L2, ``C=c_reg``): the
+        small penalty keeps the rare classes' fits (20-40 positives) from running away."""
+        from sklearn.linear_model import LogisticRegression
+
+        a, b = [], []
+        for j in range(len(CLASSES)):
+            y = labels[:, j].astype(int)
+            if y.min() == y.max():
+                a.append(1.0)
+                b.append(0.0)
+                continue
+            lr = LogisticRegression(C=c_reg)
+            lr.fit(_logit(probs[:, j])[:, None], y)
+            a.append(float(lr.coef_[0, 0]))
+            b.append(float(lr.intercept_[0]))
+        return cls(a=tuple(a), b=tuple(b))
+
+    def apply(self, probs: np.ndarray) -> np.ndarray:
+        z = _logit(np.asarray(probs, dtype=np.float64)) * np.asarray(self.a) + np.asarray(self.b)
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def to_config(self) -> dict[str, Any]:
+        return {
+            "method": "platt",
+            "classes": {c: {"a": self.a[j], "b": self.b[j]} for j, c in enumerate(CLASSES)},
+        }
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any] | None) -> Calibration:
+        if not cfg:
+            return cls.identity()
+        if cfg.get("method") != "platt":
+            raise ValueError(f"unknown calibration method {cfg.get('method')!r}")
+        per = cfg["classes"]
+        return cls(
+            a=tuple(float(per[c]["a"]) for c in CLASSES),
+            b=tuple(float(per[c]["b"]) for c in CLASSES),
+        )
+
+
+def eye_groups(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(normal, diseased) boolean masks over eyes. Eyes labelled with neither (only image-
+    quality keywords in ODIR) belong to neither group."""
+    diseased = labels[:, DISEASE_INDEX].sum(axis=1) > 0
+    normal = (labels[:, N_INDEX] > 0) & ~diseased
+    return normal, diseased
+
+
+def refer_score(probs: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
+    """Per eye: the largest disease probability relative to its threshold (flagged >= 1)."""
+    t = np.array([thresholds[CLASSES[j]] for j in DISEASE_INDEX])
+    return (np.asarray(probs)[:, DISEASE_INDEX] / t).max(axis=1)
+
+
+def flagged(probs: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
+    """Exactly the triage's rule: some disease class at or above its threshold."""
+    t = np.array([thresholds[CLASSES[j]] for j in DISEASE_INDEX])
+    return (np.asarray(probs)[:, DISEASE_INDEX] >= t).any(axis=1)
+
+
+def _base_thresholds(q: np.ndarray, normal: np.ndarray, fpr: float = 0.05) -> np.ndarray:
+    return np.array([max(EPS, float(np.quantile(q[normal, j], 1 - fpr))) for j in DISEASE_INDEX])
+
+
+def _sweep(score_parts: np.ndarray, normal: np.ndarray, diseased: np.ndarray) -> tuple:
+    """ROC of the refer score ``max_c score_parts[:, c]``: (fpr, tpr, cut) arrays."""
+    s = score_parts.max(axis=1)
+    cuts = np.unique(s)[::-1]
+    tpr = np.array([(s[diseased] >= c).mean() for c in cuts])
+    fpr = np.array([(s[normal] >= c).mean() for c in cuts])
+    return fpr, tpr, cuts
+
+
+def choose_thresholds(
+    q: np.ndarray,
+    labels: np.ndarray,
+    *,
+    min_sensitivity: float = 0.80,
+    max_false_alarms: float = 0.30,
+    alphas: Sequence[float] = (0.0, 0.25, 0.5, 0.75),
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Per-class thresholds sharing one operating point, from calibrated probabilities.
+
+    ``alpha`` maximises the AUC of the refer score, normal vs diseased eyes (the whole curve:
+    one point of it was too noisy on 300 + 380 eyes). Then ``k`` is the point of
+    the refer ROC farthest inside the box (sensitivity >= ``min_sensitivity``,
+    false alarms <= ``max_false_alarms``): the largest of min(sens - min_sensitivity,
+    max_false_alarms - fpr), so a shift of camera or population in either direction has
+    the same room before it breaks the bar. ``N`` gets 0.5 (it names nothing and refers
+    nobody; the eye is normal when no disease is flagged).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    normal, diseased = eye_groups(labels)
+    keep = normal | diseased
+    base = _base_thresholds(q, normal)
+    best: tuple[float, float] | None = None
+    per_alpha = {}
+    for alpha in alphas:
+        score = (q[:, DISEASE_INDEX] / base**alpha).max(axis=1)
+        auc = float(roc_auc_score(diseased[keep], score[keep]))
+        per_alpha[alpha] = auc
+        if best is None or auc > best[1] + 1e-9:
+            best = (alpha, auc)
+    assert best is not None
+    alpha = best[0]
+    parts = q[:, DISEASE_INDEX] / base**alpha
+    fpr, tpr, cuts = _sweep(parts, normal, diseased)
+    margin = np.minimum(tpr - min_sensitivity, max_false_alarms - fpr)
+    i = int(np.argmax(margin))
+    # Halfway to the next cut, so an eye sitting exactly on the threshold does not flip
+    # with float noise (another runtime, thread count or batch size).
+    k = float((cuts[i] + cuts[i + 1]) / 2) if i + 1 < len(cuts) else float(cuts[i])
+    thresholds = {"N": 0.5}
+    for n, j in enumerate(DISEASE_INDEX):
+        thresholds[CLASSES[j]] = float(min(0.99, k * base[n] ** alpha))
+    info = {
+        "rule": "flag an eye when some disease probability (calibrated) reaches its threshold; "
+        "thresholds t_c = k * base_c^alpha share one operating point k",
+        "alpha": alpha,
+        "k": k,
+        "base_5pct_fpr": {CLASSES[j]: float(base[n]) for n, j in enumerate(DISEASE_INDEX)},
+        "refer_auc_by_alpha": {str(a): v for a, v in per_alpha.items()},
+        "calibration_point": {
+            "diseased_eyes_flagged": float(tpr[i]),
+            "normal_eyes_flagged": float(fpr[i]),
+            "margin": float(margin[i]),
+        },
+        "bar": {
+            "min_diseased_flagged": min_sensitivity,
+            "max_normal_flagged": max_false_alarms,
+        },
+    }
+    return thresholds, info
+
+
+def patient_refer(
+    eye_flags: np.ndarray, eye_labels: np.ndarray, patient_ids: Sequence[str]
+) -> dict[str, float]:
+    """Patient-level refer decision (either eye flagged) against the patient's truth
+    (either eye diseased = should be referred; both eyes normal = should not)."""
+    normal, diseased = eye_groups(eye_labels)
+    by: dict[str, list[int]] = {}
+    for i, p in enumerate(patient_ids):
+        by.setdefault(p, []).append(i)
+    tp = fn = tn = fp = 0
+    for idx in by.values():
+        ref = bool(eye_flags[idx].any())
+        if diseased[idx].any():
+            tp, fn = tp + ref, fn + (not ref)
+        elif normal[idx].all():
+            fp, tn = fp + ref, tn + (not ref)
+    return {
+        "patients_to_refer": tp + fn,
+        "patients_normal": tn + fp,
+        "sensitivity": tp / max(1, tp + fn),
+        "specificity": tn / max(1, tn + fp),
+    }
+
+
+def screening_summary(
+    q: np.ndarray, labels: np.ndarray, patient_ids: Sequence[str], thresholds: dict[str, float]
+) -> dict[str, Any]:
+    """The numbers the product is judged on, at the shipped thresholds."""
+    from sklearn.metrics import roc_auc_score
+
+    normal, diseased = eye_groups(labels)
+    f = flagged(q, thresholds)
+    keep = normal | diseased
+    s = refer_score(q, thresholds)
+    return {
+        "eyes_normal": int(normal.sum()),
+        "eyes_diseased": int(diseased.sum()),
+        "normal_eyes_flagged": float(f[normal].mean()),
+        "diseased_eyes_flagged": float(f[diseased].mean()),
+        "refer_auc_eye": float(roc_auc_score(diseased[keep], s[keep])),
+        "patient": patient_refer(f, labels, patient_ids),
+    }
+
+
+def refer_roc(
+    q: np.ndarray, labels: np.ndarray, thresholds: dict[str, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(fpr, tpr) of the refer score over normal vs diseased eyes, for plots."""
+    normal, diseased = eye_groups(labels)
+    s = refer_score(q, thresholds)
+    fpr, tpr, _ = _sweep(s[:, None], normal, diseased)
+    return np.concatenate([[0.0], fpr, [1.0]]), np.concatenate([[0.0], tpr, [1.0]])
+
+
+def reliability(q: np.ndarray, y: np.ndarray, bins: int = 10) -> dict[str, list[float]]:
+    """Reliability-diagram points for all classes pooled: mean predicted vs observed."""
+    p, t = q.reshape(-1), y.reshape(-1)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(p, edges) - 1, 0, bins - 1)
+    pred, obs, n = [], [], []
+    for b in range(bins):
+        m = which == b
+        if m.any():
+            pred.append(float(p[m].mean()))
+            obs.append(float(t[m].mean()))
+            n.append(int(m.sum()))
+    ece = float(sum(k * abs(a - o) for a, o, k in zip(pred, obs, n, strict=True)) / max(1, sum(n)))
+    return {"predicted": pred, "observed": obs, "count": n, "ece": [ece]}
