@@ -449,7 +449,7 @@ def main(argv: list[str] | None = None) -> None:
         "--runs",
         nargs="+",
         type=Path,
-        default=[Path("ml/runs/lite0_color"), Path("ml/runs/lite0_gray")],
+        default=[Path("ml/runs/lite0_color_448"), Path("ml/runs/lite0_gray")],
     )
     ap.add_argument("--out", type=Path, default=Path("ml/weights/default"))
     ap.add_argument("--checkpoint", default="best", choices=["best", "last"])
