@@ -14,7 +14,7 @@ export DEMO_PASSWORD
 $(BIN)/.installed: requirements/base.txt requirements/dev.txt
 	test -x $(PYTHON) || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install -q --upgrade pip
-	# torch/torchvision are pinned to the releases on local disk (see DEVELOPERS.md / requirements).
+	# torch/torchvision are pinned to the releases on local disk (see README.md, Development, and requirements/base.txt).
 	$(PYTHON) -m pip install -q -r requirements/dev.txt
 	touch $@
 
@@ -27,7 +27,7 @@ run: install
 	$(PYTHON) manage.py seed_demo
 	@echo ""
 	@echo "EyeBridge is starting at http://$(HOST):$(PORT)/"
-	@echo "Demo logins (password: $(DEMO_PASSWORD)): chw (health worker), pharmacist, hospital, admin"
+	@echo "Demo logins (password: $(DEMO_PASSWORD)): chw, chw2 (health workers), pharmacist, hospital (hospital staff), publichealth (dashboard), admin"
 	@echo "API docs: http://$(HOST):$(PORT)/api/v1/docs/   Kiosk simulator: http://$(HOST):$(PORT)/pharmacy/kiosk-simulator/"
 	@echo "Press Ctrl-C to stop."
 	@trap 'kill 0' EXIT INT TERM; \

@@ -30,9 +30,28 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/no_role.html", status=403)
 
 
+# The language a visitor picked on the sign-in page, kept in the (anonymous) session, which
+# login() carries over to the signed-in one.
+LOGIN_LANGUAGE_SESSION_KEY = "login_language"
+
+
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+
+    def form_valid(self, form) -> HttpResponse:  # noqa: ANN001
+        response = super().form_valid(form)
+        # A language picked on this page is the user's choice: it becomes their saved language
+        # (which otherwise wins over the cookie at every request). Only an explicit pick counts,
+        # so a browser's default never overwrites a saved English or Korean.
+        language = self.request.session.pop(LOGIN_LANGUAGE_SESSION_KEY, None)
+        user = form.get_user()
+        if language in {"ko", "en"}:
+            if user.preferred_language != language:
+                type(user).objects.filter(pk=user.pk).update(preferred_language=language)
+                user.preferred_language = language
+            response.set_cookie("django_language", language, samesite="Lax")
+        return response
 
 
 @require_POST
@@ -46,6 +65,8 @@ def set_language(request: HttpRequest) -> HttpResponse:
         request.user._meta.model.objects.filter(pk=request.user.pk).update(
             preferred_language=language
         )
+    else:
+        request.session[LOGIN_LANGUAGE_SESSION_KEY] = language
     translation.activate(language)
     next_url = request.POST.get("next") or reverse("home")
     if not next_url.startswith("/") or next_url.startswith("//"):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
 
+from config.renderers import FHIR_MEDIA_TYPE
+
 
 class AutoSchema(BaseAutoSchema):
     def get_serializer_name(self, serializer, direction):  # noqa: ANN001, ANN201
@@ -54,7 +56,7 @@ def document_errors(result: dict, generator, request, public: bool) -> dict:  # 
     path names an object (and for an id the URL converter rejects, which config/urls.py answers
     with a JSON 404)."""
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
-    ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    body = {"schema": {"$ref": "#/components/schemas/Error"}}
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
             if method not in ("get", "post", "put", "patch", "delete"):
@@ -74,7 +76,10 @@ def document_errors(result: dict, generator, request, public: bool) -> dict:  # 
                 wanted.add(404)
             for status in wanted:
                 responses.setdefault(str(status), {"description": ERROR_TEXT[status]})
+            # Errors come in the negotiated media type: a FHIR export's errors also as FHIR JSON.
+            ok = responses.get("200", {}).get("content", {})
+            media = ["application/json", *(m for m in ok if m.startswith(FHIR_MEDIA_TYPE))]
             for status, response in responses.items():
                 if status.startswith("4"):
-                    response["content"] = ref
+                    response["content"] = dict.fromkeys(media, body)
     return result

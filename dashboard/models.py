@@ -13,6 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from screening.models import CLASS_CODES, Triage
+
 
 def _validate_regions(value: object) -> None:
     if not isinstance(value, list) or not all(isinstance(r, str) and r.strip() for r in value):
@@ -41,3 +43,119 @@ class DashboardAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ({', '.join(self.regions) if isinstance(self.regions, list) and self.regions else '*'})"
+
+
+# --- daily roll-up ----------------------------------------------------------------------------
+# The figures of closed days, per site, so that a year of dashboard reads ~15,000 small rows
+# instead of joining every image, result and referral event of the year (bench/dashboard_bench.py).
+# Derived data: dashboard.services.rollup_days_refresh rewrites whole days from the raw tables, the
+# beat task keeps the recent and changed days fresh, `manage.py dashboard_rollup` rebuilds a range.
+# The selector reads a day from here only once it is over and was computed after it ended; today
+# (and any day not rolled up) is counted from the raw rows, so today's figures are always exact.
+
+
+class RollupDay(models.Model):
+    """A local day (settings.TIME_ZONE) whose per-site figures are in DailySiteStats.
+
+    A site with nothing that day has no DailySiteStats row; this row is what says "the day was
+    counted" (zero rather than unknown). ``computed_at`` is when the computation started: the day
+    is complete in the roll-up only if that was after the day ended."""
+
+    day = models.DateField(primary_key=True)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("dashboard roll-up day")
+        verbose_name_plural = _("dashboard roll-up days")
+
+    def __str__(self) -> str:
+        return f"{self.day} @ {self.computed_at:%Y-%m-%d %H:%M}"
+
+
+class DailySiteStats(models.Model):
+    """One site's dashboard figures for one local day, counted like dashboard.selectors counts
+    raw rows: screenings (drafts left out) by the day they were created, and their images, eye
+    results and referrals with them. Column names follow screening.Triage values and
+    screening.CLASS_CODES (dashboard.services.TRIAGE_FIELDS / POSITIVE_FIELDS; a test fails if
+    a value has no column)."""
+
+    day = models.ForeignKey(
+        RollupDay, on_delete=models.CASCADE, related_name="sites", db_column="day"
+    )
+    # Derived data: a site that can be deleted (it has no screenings) takes its zeros along.
+    site = models.ForeignKey("screening.Site", on_delete=models.CASCADE, related_name="+")
+    screenings = models.PositiveIntegerField(default=0)
+    triage_normal = models.PositiveIntegerField(default=0)
+    triage_medication = models.PositiveIntegerField(default=0)
+    triage_referable = models.PositiveIntegerField(default=0)
+    triage_urgent = models.PositiveIntegerField(default=0)
+    triage_ungradable = models.PositiveIntegerField(default=0)
+    images = models.PositiveIntegerField(default=0)
+    images_gradable = models.PositiveIntegerField(default=0)
+    results = models.PositiveIntegerField(default=0)
+    # Eye results whose findings hold the class letter.
+    positive_n = models.PositiveIntegerField(default=0)
+    positive_d = models.PositiveIntegerField(default=0)
+    positive_g = models.PositiveIntegerField(default=0)
+    positive_c = models.PositiveIntegerField(default=0)
+    positive_a = models.PositiveIntegerField(default=0)
+    positive_h = models.PositiveIntegerField(default=0)
+    positive_m = models.PositiveIntegerField(default=0)
+    positive_o = models.PositiveIntegerField(default=0)
+    referrals = models.PositiveIntegerField(default=0)
+    referrals_cancelled = models.PositiveIntegerField(default=0)
+    referrals_open = models.PositiveIntegerField(default=0)
+    # Referrals whose event history reached the step (dashboard.selectors._REACHED).
+    reached_sent = models.PositiveIntegerField(default=0)
+    reached_accepted = models.PositiveIntegerField(default=0)
+    reached_attended = models.PositiveIntegerField(default=0)
+    reached_completed = models.PositiveIntegerField(default=0)
+    declined = models.PositiveIntegerField(default=0)
+    no_show = models.PositiveIntegerField(default=0)
+    # Seconds from first `sent` to first `accepted`, one per accepted referral: a median does
+    # not add up across days, so the waits themselves are kept (a few per site and day).
+    waits = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("dashboard daily site figures")
+        verbose_name_plural = _("dashboard daily site figures")
+        constraints = [
+            # Two overlapping refreshes upsert on this key instead of doubling a day.
+            models.UniqueConstraint(
+                fields=["day", "site"], name="dashboard_dailysitestats_day_site"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(images_gradable__lte=models.F("images")),
+                name="dashboard_dailysitestats_gradable_lte_images",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day_id} site {self.site_id}: {self.screenings}"
+
+
+# Which DailySiteStats column holds which figure (the selector sums them, the service fills them).
+# Built from screening's values, so that a new triage value or class without its column fails
+# (tests/dashboard/test_rollup.py) instead of silently counting nothing.
+TRIAGE_FIELDS = {value: f"triage_{value}" for value in Triage.values}
+POSITIVE_FIELDS = {code: f"positive_{code.lower()}" for code in CLASS_CODES}
+REFERRAL_FIELDS = {
+    "total": "referrals",
+    "cancelled": "referrals_cancelled",
+    "open": "referrals_open",
+    "sent": "reached_sent",
+    "accepted": "reached_accepted",
+    "attended": "reached_attended",
+    "completed": "reached_completed",
+    "declined": "declined",
+    "no_show": "no_show",
+}
+COUNT_FIELDS = (
+    "screenings",
+    *TRIAGE_FIELDS.values(),
+    "images",
+    "images_gradable",
+    "results",
+    *POSITIVE_FIELDS.values(),
+    *REFERRAL_FIELDS.values(),
+)

@@ -1,15 +1,23 @@
 """The dashboard's reads: who may see what, and every aggregate, computed in SQL.
 
-Each section is one query (``GROUP BY`` local day and triage for the time series and the triage
-mix, conditional ``COUNT(...) FILTER (WHERE ...)`` for the rates, ``GROUP BY`` the findings list
-for the positive rates), 8 in all (9 with a region). Python only adds up the grouped rows (at most
-a few thousand, however many screenings there are), never loops over screenings;
-tests/dashboard pins the query count and bench/dashboard_bench.py times it on 100,000.
+Closed days come from the daily roll-up (dashboard.models.DailySiteStats, kept by
+dashboard.services and its beat task): one query grouped by day, at most 731 rows of sums,
+whatever the number of screenings. Today, and any day the roll-up lacks or computed before the
+day was over, is counted from the raw rows, so today's figures are always exact, and the two
+parts are added up (the median time to acceptance from the waits themselves, which the roll-up
+keeps). The raw part is one query per section (``GROUP BY`` local day and triage for the time
+series and the triage mix, conditional ``COUNT(...) FILTER (WHERE ...)`` for the rates,
+``GROUP BY`` the findings list for the positive rates, one statement for the whole referral
+section): with the roll-up and the kiosks, 8 queries in all (9 with a region; fewer when every
+day is rolled up). Python only adds up grouped rows, never loops over screenings; tests/dashboard
+pins the query count and checks the roll-up against the raw rows, bench/dashboard_bench.py times
+both on 100,000 screenings.
 
 All figures count screenings by the day they were created (local time, settings.TIME_ZONE) and
 follow those screenings: images, eye results and referrals belong to the range and the site of
 their screening ("of the people screened in March, how many were referred, how many seen?").
-Kiosk stock and dispenses belong to pharmacies, which have a region and serve sites.
+Kiosk stock and dispenses belong to pharmacies, which have a region and serve sites
+(dashboard.kiosks).
 
 Referrals and pharmacy are separate apps built in parallel; their sections read the models
 through the app registry and come back as ``None`` (shown as "no data") if a model or field is
@@ -19,31 +27,39 @@ missing, so the dashboard never fails because a sibling app is behind.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import statistics
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
-from django.conf import settings
 from django.core.exceptions import EmptyResultSet, FieldError
 from django.db import connection, transaction
 from django.db.models import (
     Count,
-    IntegerField,
+    FilteredRelation,
     Max,
     Min,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Sum,
 )
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from accounts.models import User
-from dashboard.models import DashboardAccess
+from dashboard.kiosks import kiosk_section
+from dashboard.models import (
+    COUNT_FIELDS,
+    POSITIVE_FIELDS,
+    REFERRAL_FIELDS,
+    TRIAGE_FIELDS,
+    DashboardAccess,
+    RollupDay,
+)
 from screening.models import CLASS_CODES, EyeResult, Screening, ScreeningImage, Site, Triage
 
 if TYPE_CHECKING:
@@ -110,27 +126,45 @@ def _is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
+def day_start(day: dt.date) -> dt.datetime:
+    """Local midnight (settings.TIME_ZONE) at the start of ``day``."""
+    return dt.datetime.combine(day, dt.time.min, tzinfo=timezone.get_current_timezone())
+
+
 def _range(filters: DashboardFilters) -> tuple[dt.datetime, dt.datetime]:
     """[start of date_from, start of the day after date_to) in local time."""
-    tz = timezone.get_current_timezone()
-    start = dt.datetime.combine(filters.date_from, dt.time.min, tzinfo=tz)
-    end = dt.datetime.combine(filters.date_to + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
-    return start, end
+    return day_start(filters.date_from), day_start(filters.date_to + dt.timedelta(days=1))
+
+
+def day_spans(days: Iterable[dt.date]) -> tuple[tuple[dt.datetime, dt.datetime], ...]:
+    """Runs of consecutive days as [start, end) datetimes: few ranges for the index to scan."""
+    spans: list[tuple[dt.date, dt.date]] = []
+    for day in sorted(set(days)):
+        if spans and spans[-1][1] == day:
+            spans[-1] = (spans[-1][0], day + dt.timedelta(days=1))
+        else:
+            spans.append((day, day + dt.timedelta(days=1)))
+    return tuple((day_start(first), day_start(after)) for first, after in spans)
 
 
 @dataclass(frozen=True)
-class _Selection:
-    """The screenings a dashboard shows: created in [start, end), at one of ``site_ids`` (None:
-    any site). ``id_range``, once known, is the lowest and highest id among them."""
+class Selection:
+    """The screenings a dashboard counts: created in one of ``spans`` ([start, end) datetimes),
+    at one of ``site_ids`` (None: any site), drafts left out. ``id_range``, once known, is the
+    lowest and highest id among them. The roll-up service counts the same selection per site."""
 
-    start: dt.datetime
-    end: dt.datetime
+    spans: tuple[tuple[dt.datetime, dt.datetime], ...]
     site_ids: tuple[int, ...] | None
     id_range: tuple[int, int] | None = None
 
     def q(self, prefix: str = "") -> Q:
         """As a Q on Screening (prefix "") or on a model pointing to it ("screening__")."""
-        q = Q(**{f"{prefix}created_at__gte": self.start, f"{prefix}created_at__lt": self.end})
+        if not self.spans:
+            # Matches nothing (Django answers an empty IN without asking the database).
+            return Q(**{f"{prefix}pk__in": []})
+        q = Q()
+        for start, end in self.spans:
+            q |= Q(**{f"{prefix}created_at__gte": start, f"{prefix}created_at__lt": end})
         # A draft was never submitted: it is not a screening yet.
         q &= ~Q(**{f"{prefix}status": Screening.Status.DRAFT})
         if self.site_ids is not None:
@@ -145,25 +179,24 @@ class _Selection:
         return q
 
 
-def _selection(scope: DashboardScope, filters: DashboardFilters) -> _Selection:
+def _site_ids(scope: DashboardScope, filters: DashboardFilters) -> tuple[int, ...] | None:
     """Regions become site ids up front (one small query): ``site_id IN (...)`` lets PostgreSQL
     use the screening (site, created_at) index, where a join on site.region scanned the whole
-    range (2x slower for one region in bench/dashboard_bench.py)."""
-    start, end = _range(filters)
+    range (2x slower for one region in bench/dashboard_bench.py). None: every site."""
     site = filters.site
     if site is not None:
         # filters_parse already checked the site against the scope; checked again here so that
         # no caller of this selector can read outside its scope.
         allowed = scope.allows_region(site.region) and filters.region in ("", site.region)
-        return _Selection(start, end, (site.pk,) if allowed else ())
+        return (site.pk,) if allowed else ()
     if scope.regions is None and not filters.region:
-        return _Selection(start, end, None)
+        return None
     sites = Site.objects.all()
     if scope.regions is not None:
         sites = sites.filter(region__in=scope.regions)
     if filters.region:
         sites = sites.filter(region=filters.region)
-    return _Selection(start, end, tuple(sites.values_list("id", flat=True)))
+    return tuple(sites.values_list("id", flat=True))
 
 
 def _rate(numerator: int, denominator: int) -> float | None:
@@ -205,10 +238,33 @@ class DashboardData:
     positive: list[RateRow] = field(default_factory=list)
     referrals: dict[str, Any] | None = None
     pharmacy: dict[str, Any] | None = None
+    # Days read from the daily roll-up rather than counted from the raw rows (for the tests and
+    # the bench; the figures are the same either way).
+    rolled_up_days: int = 0
 
     @property
     def gradable_rate(self) -> float | None:
         return _rate(self.images_gradable, self.images_total)
+
+
+_REFERRAL_COUNTS = ("total", "cancelled", "open", *_REACHED, "declined", "no_show")
+
+
+@dataclass
+class _Tally:
+    """Counts added up from the roll-up (closed days) and from the raw rows (the other days)."""
+
+    per_day: dict[dt.date, int] = field(default_factory=lambda: defaultdict(int))
+    per_triage: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    images_total: int = 0
+    images_gradable: int = 0
+    results_total: int = 0
+    per_class: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    referrals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_REFERRAL_COUNTS, 0))
+    # Seconds from first sent to first accepted, one per accepted referral.
+    waits: list[float] = field(default_factory=list)
+    # False: the referral history is missing and the funnel is read from the current status.
+    history: bool = True
 
 
 def _fill_days(
@@ -222,16 +278,14 @@ def _fill_days(
     return out
 
 
-def _as_date(value: dt.date | dt.datetime) -> dt.date:
+def as_date(value: dt.date | dt.datetime) -> dt.date:
     return value.date() if isinstance(value, dt.datetime) else value
 
 
-def _screening_counts(
-    sel: _Selection, filters: DashboardFilters, data: DashboardData
-) -> tuple[int, int]:
-    """Per day, per week, in total and per triage, from ONE query grouped by (local day,
-    triage): at most 731 x 6 rows whatever the number of screenings. Summing those rows into
-    weeks and totals replaced three scans of the range with one (bench/dashboard_bench.py)."""
+def _screening_counts(sel: Selection, tally: _Tally) -> tuple[int, int]:
+    """Per day and per triage from ONE query grouped by (local day, triage): at most 731 x 6 rows
+    whatever the number of screenings; weeks and totals are summed from them in Python (one
+    scan of the range instead of three, bench/dashboard_bench.py). Returns the id range."""
     tz = timezone.get_current_timezone()
     rows = (
         Screening.objects.filter(sel.q())
@@ -241,37 +295,30 @@ def _screening_counts(
         .annotate(n=Count("id"), lo=Min("id"), hi=Max("id"))
         .values_list("day", "triage", "n", "lo", "hi")
     )
-    per_day: dict[dt.date, int] = defaultdict(int)
-    per_week: dict[dt.date, int] = defaultdict(int)
-    per_triage: dict[str, int] = defaultdict(int)
     lowest, highest = 0, -1  # an empty id range when there is no screening
     for day, triage, n, lo, hi in rows:
         lowest = lo if highest < 0 else min(lowest, lo)
         highest = max(highest, hi)
-        day = _as_date(day)
-        per_day[day] += n
-        # Weeks start on Monday (ISO, like PostgreSQL's date_trunc('week')).
-        per_week[day - dt.timedelta(days=day.weekday())] += n
-        per_triage[triage] += n
-    data.per_day = _fill_days(per_day, filters.date_from, filters.date_to, 1)
-    # The first and last weeks may be partial weeks of the range.
-    first_monday = filters.date_from - dt.timedelta(days=filters.date_from.weekday())
-    data.per_week = _fill_days(per_week, first_monday, filters.date_to, 7)
-    data.screenings_total = sum(per_day.values())
-    triaged = sum(per_triage[value] for value in Triage.values)
-    data.untriaged = data.screenings_total - triaged
-    data.triage = [RateRow(value, per_triage[value], triaged) for value in Triage.values]
+        tally.per_day[as_date(day)] += n
+        tally.per_triage[triage] += n
     return lowest, highest
 
 
-def _image_quality(sel: _Selection, data: DashboardData) -> None:
+def _image_quality(sel: Selection, tally: _Tally) -> None:
     counts = ScreeningImage.objects.filter(sel.q("screening__")).aggregate(
         total=Count("id"), gradable=Count("id", filter=Q(gradable=True))
     )
-    data.images_total, data.images_gradable = counts["total"], counts["gradable"]
+    tally.images_total += counts["total"]
+    tally.images_gradable += counts["gradable"]
 
 
-def _positive_rates(sel: _Selection, data: DashboardData) -> None:
+def findings_letters(findings: object) -> set[str]:
+    """The class letters of an eye result's findings list, each once (as containment counts)."""
+    letters = findings if isinstance(findings, list) else []
+    return {c for c in letters if isinstance(c, str)}
+
+
+def _positive_rates(sel: Selection, tally: _Tally) -> None:
     """The share of eye results whose findings hold each class letter.
 
     Grouped in SQL by the findings list itself: there are at most 2^8 distinct lists, and
@@ -285,188 +332,221 @@ def _positive_rates(sel: _Selection, data: DashboardData) -> None:
         .annotate(n=Count("id"))
         .values_list("findings", "n")
     )
-    total = 0
-    per_class: dict[str, int] = defaultdict(int)
     for findings, n in groups:
-        total += n
-        letters = findings if isinstance(findings, list) else []
-        for letter in {c for c in letters if isinstance(c, str)}:
-            per_class[letter] += n
-    data.results_total = total
-    data.positive = [RateRow(c, per_class[c], total) for c in CLASS_CODES]
+        tally.results_total += n
+        for letter in findings_letters(findings):
+            tally.per_class[letter] += n
 
 
-def _referral_history(ReferralEvent, sel: _Selection) -> dict[str, Any]:  # noqa: N803
-    """The funnel and the time to acceptance in one pass over the events of the referrals in range.
+def referral_rows(Referral, sel: Selection, **group: Any) -> QuerySet:  # noqa: N803
+    """One row per referral of the selection, with its status and its event history folded in:
+    did it ever reach each step (``r_<step>`` > 0), was it cancelled or still open, and when was
+    it first sent and first accepted. ``group``: more columns to group by, as expressions (the
+    roll-up adds the screening's site and day). Referrals without events count in the total and
+    reach no step."""
+    flags = {
+        f"r_{step}": Count("events__id", filter=Q(events__to_status__in=states))
+        for step, states in _REACHED.items()
+    }
+    return (
+        Referral.objects.filter(sel.q("screening__"))
+        .order_by()
+        .values("id", **group)
+        .annotate(
+            sent_t=Min("events__created_at", filter=Q(events__to_status="sent")),
+            accepted_t=Min("events__created_at", filter=Q(events__to_status="accepted")),
+            r_declined=Count("events__id", filter=Q(events__to_status="declined")),
+            r_no_show=Count("events__id", filter=Q(events__to_status="no_show")),
+            # Counted over the referral's joined rows: > 0 exactly when the status matches.
+            r_cancelled=Count("id", filter=Q(status="cancelled")),
+            r_open=Count("id", filter=~Q(status__in=("completed", "cancelled"))),
+            **flags,
+        )
+    )
 
-    Inner query, one row per referral (GROUP BY): did it ever reach each step, and when was it
-    first sent and first accepted. Outer query: count the referrals per step and take the mean
-    and median of (first accepted - first sent); AVG and percentile_cont skip the NULLs of
-    referrals never accepted. Time runs from the first sending: escalation to another hospital
-    or a re-send after a decline keeps the clock running, since the patient is still waiting.
+
+def _referral_history(Referral, sel: Selection, tally: _Tally) -> None:  # noqa: N803
+    """The funnel, the totals and the waits in ONE statement over the referrals in range.
+
+    Inner query (referral_rows), one row per referral; outer query: count the referrals per step
+    and collect the waits (first accepted - first sent) of those accepted, for the mean and the
+    median in Python: the roll-up adds its own waits to these (a median does not add up).
+    Time runs from the first sending: escalation to another hospital or a re-send after a
+    decline keeps the clock running, since the patient is still waiting.
 
     Django cannot aggregate over aggregates, hence the outer SELECT in SQL around the ORM's
     inner query (whose parameters stay parameters). Correlated subqueries per referral (the
     first version) cost 4 index probes per referral and ~1 s at 18,000 referrals."""
-    flags = {
-        f"r_{step}": Count("id", filter=Q(to_status__in=states))
-        for step, states in _REACHED.items()
-    }
-    inner = (
-        ReferralEvent.objects.filter(sel.q("referral__screening__"))
-        .order_by()
-        .values("referral_id")
-        .annotate(
-            sent_t=Min("created_at", filter=Q(to_status="sent")),
-            accepted_t=Min("created_at", filter=Q(to_status="accepted")),
-            r_declined=Count("id", filter=Q(to_status="declined")),
-            r_no_show=Count("id", filter=Q(to_status="no_show")),
-            **flags,
-        )
-    )
-    steps = [*_REACHED, "declined", "no_show"]
+    steps = [step for step in _REFERRAL_COUNTS if step != "total"]
     try:
-        sql, params = inner.query.sql_with_params()
+        sql, params = referral_rows(Referral, sel).query.sql_with_params()
     except EmptyResultSet:  # no site in the selection (a region without sites): nothing to count
-        return {**dict.fromkeys(steps, 0), "mean": None, "median": None}
+        return
     counted = ", ".join(f"COUNT(*) FILTER (WHERE r_{step} > 0)" for step in steps)
     if _is_postgres():
         wait = "EXTRACT(EPOCH FROM (accepted_t - sent_t))"
-        timing = f"AVG({wait}), PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY {wait})"
-    else:  # SQLite (a bare `make run`): no percentile_cont, datetimes are text
-        timing = "AVG((julianday(accepted_t) - julianday(sent_t)) * 86400.0), NULL"
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {counted}, {timing} FROM ({sql}) AS per_referral", params)  # noqa: S608 - fixed column names; values are parameters
-        row = cursor.fetchone()
-    result: dict[str, Any] = dict(zip(steps, row[: len(steps)], strict=True))
-    mean, median = row[len(steps) :]
-    result["mean"] = dt.timedelta(seconds=float(mean)) if mean is not None else None
-    result["median"] = dt.timedelta(seconds=float(median)) if median is not None else None
-    return result
-
-
-def _referral_section(sel: _Selection) -> dict[str, Any] | None:
-    Referral = _optional_model("referrals", "Referral")
-    ReferralEvent = _optional_model("referrals", "ReferralEvent")
-    if Referral is None:
-        return None
-    referrals = Referral.objects.filter(sel.q("screening__"))
-    counts = {
-        "total": Count("id"),
-        "cancelled": Count("id", filter=Q(status="cancelled")),
-        "open": Count("id", filter=~Q(status__in=("completed", "cancelled"))),
-    }
-    if ReferralEvent is not None:
-        totals = referrals.aggregate(**counts)
-        reached = _referral_history(ReferralEvent, sel)
-    else:
-        # Without the history the current status is all there is: a lower bound on each step.
-        totals = referrals.aggregate(
-            **counts,
-            **{step: Count("id", filter=Q(status__in=states)) for step, states in _REACHED.items()},
-            declined=Count("id", filter=Q(status="declined")),
-            no_show=Count("id", filter=Q(status="no_show")),
+        waits = f"ARRAY_AGG({wait}) FILTER (WHERE accepted_t IS NOT NULL AND sent_t IS NOT NULL)"
+    else:  # SQLite (a bare `make run`): datetimes are text, no arrays
+        wait = "(julianday(accepted_t) - julianday(sent_t)) * 86400.0"
+        waits = (
+            f"json_group_array({wait}) FILTER (WHERE accepted_t IS NOT NULL AND sent_t IS NOT NULL)"
         )
-        reached = {**totals, "mean": None, "median": None}
-    total = totals["total"]
-    steps = [("proposed", total)] + [(step, reached[step]) for step in FUNNEL_STEPS[1:]]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*), {counted}, {waits} FROM ({sql}) AS per_referral", params)  # noqa: S608 - fixed column names; values are parameters
+        row = cursor.fetchone()
+    for step, n in zip(["total", *steps], row[:-1], strict=True):
+        tally.referrals[step] += n
+    found = row[-1]
+    if isinstance(found, str):
+        found = json.loads(found)
+    tally.waits.extend(float(w) for w in found or () if w is not None)
+
+
+def _referral_status_counts(Referral, sel: Selection, tally: _Tally) -> None:  # noqa: N803
+    """Without the event history the current status is all there is: a lower bound per step."""
+    totals = Referral.objects.filter(sel.q("screening__")).aggregate(
+        total=Count("id"),
+        cancelled=Count("id", filter=Q(status="cancelled")),
+        open=Count("id", filter=~Q(status__in=("completed", "cancelled"))),
+        **{step: Count("id", filter=Q(status__in=states)) for step, states in _REACHED.items()},
+        declined=Count("id", filter=Q(status="declined")),
+        no_show=Count("id", filter=Q(status="no_show")),
+    )
+    for step, n in totals.items():
+        tally.referrals[step] += n
+    tally.history = False
+
+
+def _referral_raw(sel: Selection, tally: _Tally) -> bool:
+    """The raw part of the referral section; False when the referrals app has no Referral."""
+    Referral = _optional_model("referrals", "Referral")
+    if Referral is None:
+        return False
+    if _optional_model("referrals", "ReferralEvent") is not None:
+        _referral_history(Referral, sel, tally)
+    else:
+        _referral_status_counts(Referral, sel, tally)
+    return True
+
+
+def _referral_section(tally: _Tally) -> dict[str, Any]:
+    counts, waits = tally.referrals, sorted(tally.waits)
+    total = counts["total"]
+    steps = [("proposed", total)] + [(step, counts[step]) for step in FUNNEL_STEPS[1:]]
     return {
-        "history": ReferralEvent is not None,
+        "history": tally.history,
         "total": total,
         "steps": [RateRow(step, n, total) for step, n in steps],
-        "declined": reached["declined"],
-        "no_show": reached["no_show"],
-        "cancelled": totals["cancelled"],
-        "open": totals["open"],
-        "mean_to_accept": reached["mean"],
-        "median_to_accept": reached["median"],
+        "declined": counts["declined"],
+        "no_show": counts["no_show"],
+        "cancelled": counts["cancelled"],
+        "open": counts["open"],
+        "mean_to_accept": dt.timedelta(seconds=sum(waits) / len(waits)) if waits else None,
+        "median_to_accept": dt.timedelta(seconds=statistics.median(waits)) if waits else None,
     }
 
 
-def _pharmacy_section(scope: DashboardScope, filters: DashboardFilters) -> dict[str, Any] | None:
-    Kiosk = _optional_model("pharmacy", "Kiosk")
-    StockLot = _optional_model("pharmacy", "StockLot")
-    Dispense = _optional_model("pharmacy", "Dispense")
-    if Kiosk is None or StockLot is None or Dispense is None:
-        return None
-    start, end = _range(filters)
-    today = timezone.localdate()
-
-    def kiosk_q(prefix: str = "") -> Q:
-        q = Q()
-        if scope.regions is not None:
-            q &= Q(**{f"{prefix}pharmacy__region__in": scope.regions})
-        if filters.region:
-            q &= Q(**{f"{prefix}pharmacy__region": filters.region})
-        if filters.site is not None:
-            # Kiosks of the pharmacies that serve the chosen site.
-            q &= Q(**{f"{prefix}pharmacy__site_links__site_id": filters.site.pk})
-        return q
-
-    in_range = Q(created_at__gte=start, created_at__lt=end)
-    stock = (
-        StockLot.objects.filter(kiosk=OuterRef("pk"), expiry__gte=today)
-        .order_by()
-        .values("kiosk")
-        .annotate(s=Sum("quantity"))
-        .values("s")
-    )
-
-    def dispenses(status: str) -> Subquery:
-        return Subquery(
-            Dispense.objects.filter(in_range, kiosk=OuterRef("pk"), status=status)
-            .order_by()
-            .values("kiosk")
-            .annotate(n=Count("id"))
-            .values("n"),
-            output_field=IntegerField(),
-        )
-
-    limit = 100
-    kiosks = list(
-        Kiosk.objects.filter(kiosk_q())
-        .exclude(status="retired")
-        .annotate(
-            stock=Coalesce(Subquery(stock, output_field=IntegerField()), 0),
-            dispensed=Coalesce(dispenses("completed"), 0),
-            failed=Coalesce(dispenses("failed"), 0),
-        )
-        .select_related("pharmacy")
-        # The emptiest kiosks first: they are the ones to restock.
-        .order_by("stock", "pharmacy__name", "name")[: limit + 1]
-    )
-    totals = Dispense.objects.filter(kiosk_q("kiosk__"), in_range).aggregate(
-        completed=Count("id", filter=Q(status="completed")),
-        failed=Count("id", filter=Q(status="failed")),
-        reserved=Count("id", filter=Q(status="reserved")),
-    )
-    stock_total = (
-        StockLot.objects.filter(kiosk_q("kiosk__"), expiry__gte=today)
-        .exclude(kiosk__status="retired")
-        .aggregate(boxes=Coalesce(Sum("quantity"), 0), kiosks=Count("kiosk", distinct=True))
-    )
-    return {
-        "kiosks": kiosks[:limit],
-        "kiosks_truncated": len(kiosks) > limit,
-        "low_stock_threshold": getattr(settings, "PHARMACY_LOW_STOCK_THRESHOLD", 3),
-        "stock_boxes": stock_total["boxes"],
-        "stocked_kiosks": stock_total["kiosks"],
-        "dispenses": totals,
-    }
-
-
-def _guarded(name: str, fn, *args):  # noqa: ANN001, ANN202
+def _guarded(name: str, fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
     """A sibling app's section that does not match its models (yet) is shown as empty."""
     try:
-        return fn(*args)
+        return fn(*args, **kwargs)
     except (LookupError, FieldError) as exc:
         logger.warning("dashboard section %s unavailable: %s", name, exc)
         return None
 
 
-def dashboard_data(*, scope: DashboardScope, filters: DashboardFilters) -> DashboardData:
-    """Every figure of the dashboard for ``filters`` within ``scope`` (a fixed number of queries)."""
+def rollup_usable() -> bool:
+    """The roll-up is read on PostgreSQL (it sums the waits with JSONB_AGG) when the referral
+    history it was built from exists; otherwise every day is counted from the raw rows."""
+    return (
+        _is_postgres()
+        and _optional_model("referrals", "Referral") is not None
+        and _optional_model("referrals", "ReferralEvent") is not None
+    )
+
+
+def _rollup_read(
+    site_ids: tuple[int, ...] | None, filters: DashboardFilters, tally: _Tally
+) -> set[dt.date]:
+    """Add the closed days of the range found in the roll-up to ``tally``; return those days.
+
+    ONE query over RollupDay LEFT JOIN DailySiteStats (the chosen sites only), grouped by day:
+    at most 731 rows of sums. A day counts only if its row was computed after the day ended
+    (otherwise it misses the day's last hours) and before today: today is always counted from
+    the raw rows, so today's figures are exact; an older day may lag the raw rows by one beat of
+    dashboard.tasks.dashboard_rollup_refresh (a referral accepted since, for instance)."""
+    from django.contrib.postgres.aggregates import JSONBAgg
+
+    today = timezone.localdate()
+    last = min(filters.date_to, today - dt.timedelta(days=1))
+    if last < filters.date_from:
+        return set()
+    days = RollupDay.objects.filter(day__gte=filters.date_from, day__lte=last)
+    rel = "sites"
+    if site_ids is not None:
+        days = days.annotate(
+            chosen=FilteredRelation("sites", condition=Q(sites__site_id__in=site_ids))
+        )
+        rel = "chosen"
+    rows = (
+        days.order_by()
+        .values("day", "computed_at")
+        .annotate(
+            **{name: Coalesce(Sum(f"{rel}__{name}"), 0) for name in COUNT_FIELDS},
+            waits=JSONBAgg(f"{rel}__waits"),
+        )
+    )
+    covered = set()
+    for row in rows:
+        day = row["day"]
+        if row["computed_at"] < day_start(day + dt.timedelta(days=1)):
+            continue  # computed while the day was still going on: count it from the raw rows
+        covered.add(day)
+        tally.per_day[day] += row["screenings"]
+        for value, name in TRIAGE_FIELDS.items():
+            tally.per_triage[value] += row[name]
+        tally.images_total += row["images"]
+        tally.images_gradable += row["images_gradable"]
+        tally.results_total += row["results"]
+        for code, name in POSITIVE_FIELDS.items():
+            tally.per_class[code] += row[name]
+        for key, name in REFERRAL_FIELDS.items():
+            tally.referrals[key] += row[name]
+        for waits in row["waits"] or ():
+            tally.waits.extend(waits or ())  # a JSON null where no site matched the join
+    return covered
+
+
+def _finish(data: DashboardData, tally: _Tally) -> None:
+    filters = data.filters
+    per_week: dict[dt.date, int] = defaultdict(int)
+    for day, n in tally.per_day.items():
+        # Weeks start on Monday (ISO, like PostgreSQL's date_trunc('week')).
+        per_week[day - dt.timedelta(days=day.weekday())] += n
+    data.per_day = _fill_days(tally.per_day, filters.date_from, filters.date_to, 1)
+    # The first and last weeks may be partial weeks of the range.
+    first_monday = filters.date_from - dt.timedelta(days=filters.date_from.weekday())
+    data.per_week = _fill_days(per_week, first_monday, filters.date_to, 7)
+    data.screenings_total = sum(tally.per_day.values())
+    triaged = sum(tally.per_triage[value] for value in Triage.values)
+    data.untriaged = data.screenings_total - triaged
+    data.triage = [RateRow(value, tally.per_triage[value], triaged) for value in Triage.values]
+    data.images_total, data.images_gradable = tally.images_total, tally.images_gradable
+    data.results_total = tally.results_total
+    data.positive = [RateRow(c, tally.per_class[c], tally.results_total) for c in CLASS_CODES]
+
+
+def dashboard_data(
+    *, scope: DashboardScope, filters: DashboardFilters, use_rollup: bool = True
+) -> DashboardData:
+    """Every figure of the dashboard for ``filters`` within ``scope`` (a fixed number of queries).
+
+    Closed days come from the daily roll-up (dashboard.models.DailySiteStats) when it has them;
+    today and any day it lacks are counted from the raw rows, and the two are added up.
+    ``use_rollup=False`` counts every day from the raw rows (the tests compare the two; the
+    bench times both)."""
     data = DashboardData(filters=filters)
+    tally = _Tally()
     with transaction.atomic():
         if _is_postgres():
             # PostgreSQL's default random_page_cost (4, for spinning disks) makes it hash-join
@@ -476,10 +556,23 @@ def dashboard_data(*, scope: DashboardScope, filters: DashboardFilters) -> Dashb
             # with this transaction, so nothing else on the connection is affected.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL random_page_cost = 1.1")
-        sel = _selection(scope, filters)
-        sel = replace(sel, id_range=_screening_counts(sel, filters, data))
-        _image_quality(sel, data)
-        _positive_rates(sel, data)
-        data.referrals = _guarded("referrals", _referral_section, sel)
-        data.pharmacy = _guarded("pharmacy", _pharmacy_section, scope, filters)
+        site_ids = _site_ids(scope, filters)
+        covered: set[dt.date] = set()
+        # site_ids == (): nothing may be shown; the raw queries answer that without the database.
+        if use_rollup and site_ids != () and rollup_usable():
+            covered = _rollup_read(site_ids, filters, tally)
+        data.rolled_up_days = len(covered)
+        days = _fill_days({}, filters.date_from, filters.date_to, 1)
+        sel = Selection(day_spans(d for d, _ in days if d not in covered), site_ids)
+        has_referrals = _optional_model("referrals", "Referral") is not None
+        if sel.spans:
+            sel = replace(sel, id_range=_screening_counts(sel, tally))
+            _image_quality(sel, tally)
+            _positive_rates(sel, tally)
+            has_referrals = _guarded("referrals", _referral_raw, sel, tally)
+        _finish(data, tally)
+        data.referrals = _referral_section(tally) if has_referrals else None
+        data.pharmacy = _guarded(
+            "pharmacy", kiosk_section, scope=scope, filters=filters, get_model=_optional_model
+        )
     return data

@@ -139,7 +139,8 @@ def choose_thresholds(
     the refer ROC farthest inside the box (sensitivity >= ``min_sensitivity``,
     false alarms <= ``max_false_alarms``): the largest of min(sens - min_sensitivity,
     max_false_alarms - fpr), so a shift of camera or population in either direction has
-    the same room before it breaks the bar. ``N`` gets 0.5 (it names nothing and refers
+    the same room before it breaks the bar. Where no point is inside the box, the
+    false-alarm bar is kept and sensitivity is as high as it allows. ``N`` gets 0.5 (it names nothing and refers
     nobody; the eye is normal when no disease is flagged).
     """
     from sklearn.metrics import roc_auc_score
@@ -160,7 +161,18 @@ def choose_thresholds(
     parts = q[:, DISEASE_INDEX] / base**alpha
     fpr, tpr, cuts = _sweep(parts, normal, diseased)
     margin = np.minimum(tpr - min_sensitivity, max_false_alarms - fpr)
-    i = int(np.argmax(margin))
+    inside = margin >= 0
+    if inside.any():
+        i = int(np.argmax(margin))
+        placement = "farthest inside the box"
+    else:
+        # No point meets both bars: keep the false-alarm bar and catch as many diseased eyes
+        # as it allows. Over-referral was the failure that made the screen useless (every
+        # patient referred); a missed eye still has the other eye, the risk-factor rules and
+        # the yearly rescreen, and the shortfall is reported against its bar.
+        ok = np.flatnonzero(fpr <= max_false_alarms)
+        i = int(ok[np.argmax(tpr[ok])]) if ok.size else int(np.argmax(margin))
+        placement = "false-alarm bar kept (no point meets both bars)"
     # Halfway to the next cut, so an eye sitting exactly on the threshold does not flip
     # with float noise (another runtime, thread count or batch size).
     k = float((cuts[i] + cuts[i + 1]) / 2) if i + 1 < len(cuts) else float(cuts[i])
@@ -174,6 +186,7 @@ def choose_thresholds(
         "k": k,
         "base_5pct_fpr": {CLASSES[j]: float(base[n]) for n, j in enumerate(DISEASE_INDEX)},
         "refer_auc_by_alpha": {str(a): v for a, v in per_alpha.items()},
+        "placement": placement,
         "calibration_point": {
             "diseased_eyes_flagged": float(tpr[i]),
             "normal_eyes_flagged": float(fpr[i]),

@@ -144,8 +144,11 @@ class _LogitsAndFeatures(torch.nn.Module):
 def export_onnx(model: torch.nn.Module, spec: InputSpec, path: Path) -> None:
     model = model.float().eval()
     dummy = torch.zeros(1, 3, spec.size, spec.size)
+    # The wrapper must be in eval mode too: torch.onnx.export restores the module's own mode
+    # afterwards, and a fresh wrapper's train mode would switch the network's dropout and
+    # batch norms to training for whatever runs it next.
     torch.onnx.export(
-        _LogitsAndFeatures(model),
+        _LogitsAndFeatures(model).eval(),
         (dummy,),
         str(path),
         input_names=["input"],
@@ -411,14 +414,17 @@ def export(
     return metrics
 
 
-def retune(out: Path, *, threads: int = 2, split_csv: Path | None = None) -> dict:
+def retune(
+    out: Path, *, threads: int = 2, split_csv: Path | None = None, torch_subset: int = 256
+) -> dict:
     """Re-fit an existing bundle's calibration and thresholds on the calibration part,
     through its shipped runtime, without re-exporting the weights."""
     from ml.data import DEFAULT_SPLIT
     from ml.ensemble import Ensemble
 
     ens = Ensemble.load(out, threads=threads)
-    size = next(iter(ens.branches.values())).spec.size
+    # The largest input: each branch resizes the cached crop down to its own size.
+    size = max(b.spec.size for b in ens.branches.values())
     images, rec, parts = _split_set(split_csv or DEFAULT_SPLIT, size)
     probs: dict[str, dict[str, np.ndarray]] = {}
     recs: dict[str, Records] = {}
@@ -437,6 +443,21 @@ def retune(out: Path, *, threads: int = 2, split_csv: Path | None = None) -> dic
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     metrics[ens.runtime] = results
     metrics["thresholds_retuned"] = True
+    if ens.runtime != "torch":
+        # The shipped runtime against the PyTorch fallback, on the same validation eyes.
+        torch_ens = Ensemble.load(out, threads=threads, runtime="torch")
+        n = min(len(parts["val"]), torch_subset)
+        pt = torch_ens.branch_probabilities(
+            [np.asarray(images[i]) for i in parts["val"][:n]], cropped=True
+        )
+        metrics["onnx_vs_torch"] = {
+            "eyes": n,
+            "runtime": ens.runtime,
+            "max_abs_prob_diff": {b: float(np.abs(probs["val"][b][:n] - pt[b]).max()) for b in pt},
+            "mean_abs_prob_diff": {
+                b: float(np.abs(probs["val"][b][:n] - pt[b]).mean()) for b in pt
+            },
+        }
     _write_bundle(out, out, config, thresholds, metrics)
     return metrics
 

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
+from django.core.validators import RegexValidator
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from pharmacy import models
+from pharmacy import models, services
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -70,24 +81,228 @@ class PharmacistMembershipAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "licence_number"]
 
 
+class KioskAddForm(forms.ModelForm):
+    kiosk_id = forms.CharField(
+        label=_("kiosk id"),
+        max_length=32,
+        required=False,
+        validators=[RegexValidator(services.KIOSK_ID_RE)],
+        help_text=_("Leave blank for a generated id. Letters, digits, dots, dashes, underscores."),
+    )
+
+    class Meta:
+        model = models.Kiosk
+        fields = ["pharmacy", "name", "kiosk_id", "location", "latitude", "longitude"]
+
+    def clean_kiosk_id(self) -> str:
+        return self.cleaned_data["kiosk_id"] or services.kiosk_new_id()
+
+
+class KioskChangeForm(forms.ModelForm):
+    class Meta:
+        model = models.Kiosk
+        fields = ["name", "location", "latitude", "longitude", "status"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if "status" in self.fields:
+            # Retiring is final and audited: its own action, not a value of this form.
+            self.fields["status"].choices = [
+                c for c in models.Kiosk.Status.choices if c[0] != models.Kiosk.Status.RETIRED
+            ]
+
+
 @admin.register(models.Kiosk)
 class KioskAdmin(admin.ModelAdmin):
+    """Registering a kiosk shows its secret once (only its HMAC is stored); "Rotate secret" and
+    "Retire" are actions on the list and buttons on a kiosk's page, each with a confirmation
+    page and an audit entry (pharmacy.services.kiosk_register / kiosk_rotate_secret /
+    kiosk_retire). Kiosks are never deleted: their dispenses and stock ledger point at them."""
+
     list_display = ["kiosk_id", "name", "pharmacy", "status", "last_heartbeat_at", "code_failures"]
     list_filter = ["pharmacy", "status"]
     search_fields = ["kiosk_id", "name", "location"]
-    # The secret is set by kiosk_create / rotate; the admin never shows or edits its hash.
-    exclude = ["secret_hash"]
-    readonly_fields = [
+    actions = ["rotate_secrets", "retire_kiosks"]
+    change_form_template = "admin/pharmacy/kiosk/change_form.html"
+    _state_fields = [
         "last_heartbeat_at",
         "last_heartbeat_info",
         "code_failures",
         "code_failures_window_start",
     ]
 
-    def has_add_permission(self, request) -> bool:  # noqa: ANN001
-        return (
-            False  # kiosks are created with `seed_demo_pharmacy` or pharmacy.services.kiosk_create
+    def get_form(self, request, obj=None, change=False, **kwargs):  # noqa: ANN001, ANN201
+        kwargs["form"] = KioskChangeForm if obj is not None else KioskAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None) -> list[str]:  # noqa: ANN001
+        if obj is None:
+            return list(KioskAddForm.Meta.fields)
+        return ["kiosk_id", "pharmacy", *KioskChangeForm.Meta.fields, *self._state_fields]
+
+    def get_readonly_fields(self, request, obj=None) -> list[str]:  # noqa: ANN001
+        if obj is None:
+            return []
+        # The id is configured on the device and named in the audit trail; the pharmacy owns
+        # the kiosk's stock and codes: neither changes after registration.
+        readonly = ["kiosk_id", "pharmacy", *self._state_fields]
+        if obj.status == models.Kiosk.Status.RETIRED:
+            readonly.append("status")
+        return readonly
+
+    def has_delete_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        return False  # retire instead: history (dispenses, ledger, audit) keeps pointing at it
+
+    def save_model(self, request, obj, form, change) -> None:  # noqa: ANN001
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        kiosk, secret = services.kiosk_register(
+            pharmacy=obj.pharmacy,
+            name=obj.name,
+            kiosk_id=obj.kiosk_id,
+            location=obj.location,
+            latitude=obj.latitude,
+            longitude=obj.longitude,
+            actor=request.user,
+            request=request,
+            via="admin:pharmacy_kiosk_add",
         )
+        obj.pk, obj.secret_hash, obj._state = kiosk.pk, kiosk.secret_hash, kiosk._state
+        request._kiosk_secrets = [(kiosk, secret)]
+
+    def response_add(self, request, obj, post_url_continue=None):  # noqa: ANN001, ANN201
+        return self._secrets_page(request, request._kiosk_secrets, title=_("Kiosk registered"))
+
+    # --- rotate and retire: list actions and per-kiosk pages ----------------------------------
+
+    def get_urls(self):  # noqa: ANN201
+        info = self.opts.app_label, self.opts.model_name
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/rotate-secret/",
+                wrap(self.rotate_secret_view),
+                name="{}_{}_rotate_secret".format(*info),
+            ),
+            path(
+                "<path:object_id>/retire/",
+                wrap(self.retire_view),
+                name="{}_{}_retire".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.action(description=_("Rotate the secret of the selected kiosks"), permissions=["change"])
+    def rotate_secrets(self, request, queryset):  # noqa: ANN001, ANN201
+        return self._rotate(request, list(queryset), action="rotate_secrets")
+
+    @admin.action(description=_("Retire the selected kiosks"), permissions=["change"])
+    def retire_kiosks(self, request, queryset):  # noqa: ANN001, ANN201
+        return self._retire(request, list(queryset), action="retire_kiosks")
+
+    def rotate_secret_view(self, request, object_id: str):  # noqa: ANN001, ANN201
+        return self._rotate(request, [self._kiosk_or_404(request, object_id)], action="")
+
+    def retire_view(self, request, object_id: str):  # noqa: ANN001, ANN201
+        return self._retire(request, [self._kiosk_or_404(request, object_id)], action="")
+
+    def _kiosk_or_404(self, request, object_id: str) -> models.Kiosk:  # noqa: ANN001
+        kiosk = self.get_object(request, unquote(object_id))
+        if kiosk is None:
+            raise Http404
+        if not self.has_change_permission(request, kiosk):
+            raise PermissionDenied
+        return kiosk
+
+    def _confirmed(self, request) -> bool:  # noqa: ANN001
+        return request.method == "POST" and request.POST.get("post") == "yes"
+
+    def _rotate(self, request, kiosks: list, *, action: str):  # noqa: ANN001, ANN201
+        live = [k for k in kiosks if k.status != models.Kiosk.Status.RETIRED]
+        if len(live) < len(kiosks) and (not live or self._confirmed(request)):
+            self.message_user(
+                request,
+                _("Retired kiosks get no new secret; they were left out."),
+                messages.WARNING,
+            )
+        if not live:
+            return self._back(request, kiosks, action)
+        if not self._confirmed(request):
+            return self._confirm_page(
+                request,
+                live,
+                action=action,
+                title=_("Rotate kiosk secrets"),
+                question=_(
+                    "Each kiosk below gets a new secret, shown once on the next page. Its current "
+                    "secret stops working at once: the kiosk is refused until it is configured "
+                    "with the new one."
+                ),
+            )
+        via = f"admin:pharmacy_kiosk_{'changelist' if action else 'rotate_secret'}"
+        pairs = [
+            (k, services.kiosk_rotate_secret(kiosk=k, actor=request.user, request=request, via=via))
+            for k in live
+        ]
+        return self._secrets_page(request, pairs, title=_("New kiosk secrets"))
+
+    def _retire(self, request, kiosks: list, *, action: str):  # noqa: ANN001, ANN201
+        if not self._confirmed(request):
+            return self._confirm_page(
+                request,
+                kiosks,
+                action=action,
+                title=_("Retire kiosks"),
+                question=_(
+                    "The kiosks below are refused from now on and cannot be brought back. Their "
+                    "dispenses, stock ledger and audit history are kept."
+                ),
+            )
+        via = f"admin:pharmacy_kiosk_{'changelist' if action else 'retire'}"
+        done = 0
+        for kiosk in kiosks:
+            done += services.kiosk_retire(
+                kiosk=kiosk, actor=request.user, request=request, via=via
+            )[1]
+        self.message_user(
+            request,
+            ngettext("%(n)d kiosk retired.", "%(n)d kiosks retired.", done) % {"n": done},
+            messages.SUCCESS,
+        )
+        return self._back(request, kiosks, action)
+
+    def _back(self, request, kiosks: list, action: str):  # noqa: ANN001, ANN201
+        if action:
+            return None  # an action: Django returns to the list
+        return HttpResponseRedirect(
+            reverse("admin:pharmacy_kiosk_change", args=[quote(kiosks[0].pk)])
+        )
+
+    def _confirm_page(self, request, kiosks: list, *, action: str, title, question):  # noqa: ANN001, ANN201
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "question": question,
+            "kiosks": kiosks,
+            "action": action,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/pharmacy/kiosk/confirm.html", context)
+
+    def _secrets_page(self, request, pairs: list, *, title):  # noqa: ANN001, ANN201
+        """The only time a secret is shown: rendered into this response, stored nowhere (not in a
+        message, the session or the audit trail), and the response is not cached."""
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "rows": [{"kiosk": k, "secret": s} for k, s in pairs],
+        }
+        response = TemplateResponse(request, "admin/pharmacy/kiosk/secrets.html", context)
+        add_never_cache_headers(response)
+        return response
 
 
 @admin.register(models.StockLot)

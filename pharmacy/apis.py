@@ -11,7 +11,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -29,7 +28,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import InvalidInput, ServiceError
-from config.renderers import FHIR_RENDERERS
+from config.renderers import FHIR_RENDERERS, fhir_schema_responses
 from config.serializers import StrictSerializer
 from pharmacy import codes, selectors, services
 from pharmacy.auth import IsKiosk, KioskAuthentication
@@ -374,19 +373,16 @@ class PrescriptionRequestApi(StaffApi):
 class PrescriptionFhirApi(StaffApi):
     renderer_classes = FHIR_RENDERERS
 
-    @extend_schema(
-        responses={(200, "application/fhir+json"): OpenApiTypes.OBJECT, **_errors(401, 403, 404)}
-    )
-    def get(self, request: Request, prescription_id: int) -> HttpResponse:
+    @extend_schema(responses=fhir_schema_responses(OpenApiTypes.OBJECT, _errors(401, 403, 404)))
+    def get(self, request: Request, prescription_id: int) -> Response:
         from pharmacy.fhir import prescription_bundle
 
         prescription = selectors.prescription_get_for_user(
             user=request.user, prescription_id=prescription_id
         )
-        return HttpResponse(
-            prescription_bundle(prescription=prescription).model_dump_json(exclude_none=True),
-            content_type="application/fhir+json",
-        )
+        # Rendered by the negotiated renderer, so the media type follows the client's Accept.
+        bundle = prescription_bundle(prescription=prescription)
+        return Response(bundle.model_dump(mode="json", exclude_none=True))
 
 
 class MedicationListApi(StaffApi):

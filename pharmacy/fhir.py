@@ -1,18 +1,24 @@
-"""FHIR R4 export of a prescription (MedicationRequest per item) and its dispenses
-(MedicationDispense per released line), as a collection Bundle.
+"""FHIR R4B export of a prescription: one MedicationRequest per item, one MedicationDispense per
+released line, and a Provenance for the pharmacist's decision, as a collection Bundle.
 
-fhir.resources 8 ships R5 by default; its R4B package is the R4-compatible one (MedicationRequest and
-MedicationDispense are unchanged between R4 and R4B).
+The version, identifier systems, reference style and Bundle are shared with the other exports
+(config/fhir.py).
+
+Who is who: ``requester`` is whoever asked for the medication, the health worker (or, for a
+protocol proposal, the EyeBridge protocol as a Device). The pharmacist does not request and does
+not administer (``performer`` is the one who gives the medication), and MedicationRequest has no
+"approver" element: the pharmacist's approval or rejection is a Provenance with the pharmacist as
+``verifier``, present only once they have decided.
 """
 
 from __future__ import annotations
 
 from django.db.models import Prefetch
-from fhir.resources.R4B.bundle import Bundle
 
+from config import fhir
+from config.fhir import System
 from pharmacy.models import Dispense, DispenseLine, Prescription
 
-SYSTEM = "https://eyebridge.example/fhir"
 REQUEST_STATUS = {
     Prescription.Status.PENDING_APPROVAL: "draft",
     Prescription.Status.APPROVED: "active",
@@ -26,51 +32,60 @@ DISPENSE_STATUS = {
     Dispense.Status.COMPLETED: "completed",
     Dispense.Status.FAILED: "stopped",
 }
+PROTOCOL_DEVICE = {"type": "Device", "display": "EyeBridge triage protocol"}
 
 
 def _medication(medication) -> dict:  # noqa: ANN001
     return {
         "coding": [
-            {
-                "system": f"{SYSTEM}/medication",
-                "code": medication.code,
-                "display": medication.name_en,
-            }
+            {"system": System.MEDICATION, "code": medication.code, "display": medication.name_en}
         ],
         "text": f"{medication.name_ko} / {medication.name_en} {medication.strength}".strip(),
     }
 
 
-def prescription_bundle(*, prescription: Prescription) -> Bundle:
-    patient_ref = {
-        "identifier": {"system": f"{SYSTEM}/patient", "value": prescription.patient.pseudonym}
-    }
+def _was_approved(prescription: Prescription) -> bool:
+    """A decided prescription that was not rejected was approved (it may since have been
+    dispensed, cancelled or have expired): it became an order."""
+    return bool(prescription.decided_by_id) and prescription.status != Prescription.Status.REJECTED
+
+
+def prescription_bundle(*, prescription: Prescription):  # -> fhir.resources.R4B.bundle.Bundle
+    patient_ref = fhir.patient_reference(prescription.patient.pseudonym)
+    requester = (
+        fhir.user_reference(prescription.requested_by)
+        if prescription.requested_by_id
+        else PROTOCOL_DEVICE
+    )
     dispenses = list(
         prescription.dispenses.select_related("kiosk").prefetch_related(
             Prefetch("lines", queryset=DispenseLine.objects.select_related("medication", "lot"))
         )
     )
+    approved = _was_approved(prescription)
     entries = []
-    request_urls: dict[int, str] = {}
+    request_keys: dict[int, str] = {}
     for item in prescription.items.all():
-        url = f"urn:eyebridge:medicationrequest:{prescription.pk}-{item.pk}"
-        request_urls[item.medication_id] = url
+        key = f"{prescription.pk}-{item.pk}"
+        request_keys[item.medication_id] = key
         resource = {
             "resourceType": "MedicationRequest",
             "id": f"rx{prescription.pk}-{item.pk}",
-            "identifier": [{"system": f"{SYSTEM}/prescription", "value": str(prescription.pk)}],
+            "identifier": [fhir.identifier(System.PRESCRIPTION_ITEM, key)],
+            # The items of one prescription share it: FHIR's way to say "one prescription".
+            "groupIdentifier": fhir.identifier(System.PRESCRIPTION, prescription.pk),
             "status": REQUEST_STATUS[prescription.status],
-            "intent": "order" if prescription.decided_at else "proposal",
+            "intent": "order" if approved else "proposal",
             "medicationCodeableConcept": _medication(item.medication),
             "subject": patient_ref,
-            "authoredOn": (prescription.decided_at or prescription.created_at).isoformat(),
+            "authoredOn": prescription.created_at.isoformat(),
+            "requester": requester,
             "dispenseRequest": {"quantity": {"value": item.quantity, "unit": "package"}},
         }
-        if prescription.decided_by_id:
-            resource["requester"] = {
-                "display": prescription.decided_by.get_full_name()
-                or prescription.decided_by.username
-            }
+        if prescription.request_note:
+            resource["reasonCode"] = [{"text": prescription.request_note}]
+        if prescription.status == Prescription.Status.REJECTED and prescription.decision_note:
+            resource["statusReason"] = {"text": prescription.decision_note}
         guidance = prescription.counselling or {}
         if guidance:
             resource["dosageInstruction"] = [
@@ -85,9 +100,10 @@ def prescription_bundle(*, prescription: Prescription) -> Bundle:
             ]
         if prescription.decision_note:
             resource["note"] = [{"text": prescription.decision_note}]
-        entries.append({"fullUrl": url, "resource": resource})
+        entries.append(fhir.entry("MedicationRequest", key, resource))
     for dispense in dispenses:
         for line in dispense.lines.all():
+            key = f"{dispense.pk}-{line.pk}"
             resource = {
                 "resourceType": "MedicationDispense",
                 "id": f"disp{dispense.pk}-{line.pk}",
@@ -98,16 +114,44 @@ def prescription_bundle(*, prescription: Prescription) -> Bundle:
                 "location": {"display": dispense.kiosk.name},
                 "note": [{"text": f"lot {line.lot.lot_number}, slot {line.slot}"}],
             }
-            if line.medication_id in request_urls:
+            if line.medication_id in request_keys:
                 resource["authorizingPrescription"] = [
-                    {"reference": request_urls[line.medication_id]}
+                    fhir.local_reference("MedicationRequest", request_keys[line.medication_id])
                 ]
             if dispense.completed_at:
                 resource["whenHandedOver"] = dispense.completed_at.isoformat()
-            entries.append(
-                {
-                    "fullUrl": f"urn:eyebridge:medicationdispense:{dispense.pk}-{line.pk}",
-                    "resource": resource,
-                }
-            )
-    return Bundle.model_validate({"resourceType": "Bundle", "type": "collection", "entry": entries})
+            entries.append(fhir.entry("MedicationDispense", key, resource))
+    if prescription.decided_by_id and prescription.decided_at and request_keys:
+        entries.append(
+            fhir.entry("Provenance", f"rx{prescription.pk}-decision", _decision(prescription))
+        )
+    return fhir.collection_bundle(entries, bundle_id=f"prescription-{prescription.pk}")
+
+
+def _decision(prescription: Prescription) -> dict:
+    """The pharmacist's decision on every request of the prescription."""
+    approved = _was_approved(prescription)
+    return {
+        "resourceType": "Provenance",
+        "id": f"rx{prescription.pk}-decision",
+        "target": [
+            fhir.local_reference("MedicationRequest", f"{prescription.pk}-{item.pk}")
+            for item in prescription.items.all()
+        ],
+        "recorded": prescription.decided_at.isoformat(),
+        "activity": {"text": "approved" if approved else "rejected"},
+        "agent": [
+            {
+                "type": {
+                    "coding": [
+                        {
+                            "system": System.PROVENANCE_PARTICIPANT,
+                            "code": "verifier",
+                            "display": "Verifier",
+                        }
+                    ]
+                },
+                "who": fhir.user_reference(prescription.decided_by),
+            }
+        ],
+    }

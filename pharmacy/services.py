@@ -7,15 +7,17 @@ prescription row -> dispense row -> stock lots (in primary-key order).
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, Exists, F, OuterRef, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -25,7 +27,6 @@ from config.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
-    ServiceError,
     TooManyAttempts,
     Unprocessable,
 )
@@ -402,6 +403,14 @@ def prescriptions_expire(*, now: dt.datetime | None = None) -> int:
 
 
 # --- kiosks ---------------------------------------------------------------------------------------
+# Provisioning (register, rotate, retire) is done by a platform admin in the Django admin or with
+# `manage.py kiosk`; each change and its audit entry commit together (accounts.audit).
+
+KIOSK_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,32}$")  # no ':' or spaces: `Kiosk <id>:<secret>`
+
+
+def kiosk_new_id() -> str:
+    return f"K-{codes.new_salt()[:8].upper()}"
 
 
 def kiosk_create(
@@ -413,12 +422,22 @@ def kiosk_create(
     latitude: float | None = None,
     longitude: float | None = None,
 ) -> tuple[Kiosk, str]:
-    """Create a kiosk and return it with its secret (shown once; only its HMAC is stored)."""
+    """Create a kiosk and return it with its secret (shown once; only its HMAC is stored).
+
+    Writes no audit entry: the demo seed, benchmarks and tests use it. A person registering a
+    kiosk goes through ``kiosk_register``."""
+    kiosk_id = kiosk_id or kiosk_new_id()
+    if not KIOSK_ID_RE.match(kiosk_id):
+        raise InvalidInput(
+            _("A kiosk id is 1-32 letters, digits, dots, dashes or underscores."),
+            code="invalid_kiosk_id",
+            field="kiosk_id",
+        )
     secret = codes.new_kiosk_secret()
     kiosk = Kiosk.objects.create(
         pharmacy=pharmacy,
         name=name,
-        kiosk_id=kiosk_id or f"K-{codes.new_salt()[:8].upper()}",
+        kiosk_id=kiosk_id,
         location=location,
         latitude=latitude,
         longitude=longitude,
@@ -427,10 +446,115 @@ def kiosk_create(
     return kiosk, secret
 
 
-def kiosk_rotate_secret(*, kiosk: Kiosk) -> str:
+def _kiosk_audit(
+    kiosk: Kiosk,
+    *,
+    action: str,
+    change: str,
+    actor: User | None,
+    request: Any,
+    via: str,
+) -> None:
+    """One audit entry for a provisioning change (never the secret). Without a signed-in user the
+    change came from a shell (`manage.py kiosk`): the entry names the operating-system account."""
+    from accounts.audit import audit_record
+
+    who: dict[str, str] = {}
+    if actor is None:
+        who = {"actor_type": "system", "actor_username": f"shell:{getpass.getuser()}"}
+    audit_record(
+        action=action,
+        user=actor,
+        object_type="kiosk",
+        object_ids=[kiosk.pk],
+        request=request,
+        url_name=via,
+        extra={
+            "change": change,
+            "kiosk_id": kiosk.kiosk_id,
+            "pharmacy_id": kiosk.pharmacy_id,
+            "status": kiosk.status,
+        },
+        **who,
+    )
+
+
+def kiosk_register(
+    *,
+    pharmacy: Pharmacy,
+    name: str,
+    kiosk_id: str | None = None,
+    location: str = "",
+    latitude: float | None = None,
+    longitude: float | None = None,
+    actor: User | None = None,
+    request: Any = None,
+    via: str = "",
+) -> tuple[Kiosk, str]:
+    """Register a kiosk: ``kiosk_create`` and its audit entry in one transaction (no kiosk without
+    its record). The secret is returned once, to show to the admin; it is stored nowhere."""
+    with transaction.atomic():
+        try:
+            with transaction.atomic():  # the savepoint keeps the outer transaction usable
+                kiosk, secret = kiosk_create(
+                    pharmacy=pharmacy,
+                    name=name,
+                    kiosk_id=kiosk_id,
+                    location=location,
+                    latitude=latitude,
+                    longitude=longitude,
+                )
+        except IntegrityError as exc:
+            raise Conflict(
+                _("A kiosk with this id already exists."), code="kiosk_id_taken", field="kiosk_id"
+            ) from exc
+        _kiosk_audit(
+            kiosk, action="create", change="registered", actor=actor, request=request, via=via
+        )
+    return kiosk, secret
+
+
+def _kiosk_lock(kiosk: Kiosk | int) -> Kiosk:
+    pk = kiosk.pk if isinstance(kiosk, Kiosk) else kiosk
+    found = Kiosk.objects.select_for_update().filter(pk=pk).first()
+    if found is None:
+        raise NotFound(_("Kiosk not found."), code="kiosk_not_found")
+    return found
+
+
+def kiosk_rotate_secret(
+    *, kiosk: Kiosk | int, actor: User | None = None, request: Any = None, via: str = ""
+) -> str:
+    """Give a kiosk a new secret and return it (shown once). The old secret stops working at
+    commit. Audited. A new secret does not revive a retired kiosk: authentication refuses it by
+    its status (the admin and `manage.py kiosk` do not offer it)."""
     secret = codes.new_kiosk_secret()
-    Kiosk.objects.filter(pk=kiosk.pk).update(secret_hash=codes.kiosk_secret_hash(secret))
+    with transaction.atomic():
+        row = _kiosk_lock(kiosk)
+        row.secret_hash = codes.kiosk_secret_hash(secret)
+        row.save(update_fields=["secret_hash"])
+        _kiosk_audit(
+            row, action="update", change="secret_rotated", actor=actor, request=request, via=via
+        )
     return secret
+
+
+def kiosk_retire(
+    *, kiosk: Kiosk | int, actor: User | None = None, request: Any = None, via: str = ""
+) -> tuple[Kiosk, bool]:
+    """Retire a kiosk for good: it is refused at authentication from the commit on (its status),
+    and its secret is replaced by one nobody knows, so that no later status edit revives it.
+    Nothing is deleted: its dispenses, stock ledger and audit history stay. Idempotent: returns
+    (kiosk, False) for a kiosk already retired, with no second audit entry."""
+    with transaction.atomic():
+        row = _kiosk_lock(kiosk)
+        if row.status == Kiosk.Status.RETIRED:
+            return row, False
+        row.status = Kiosk.Status.RETIRED
+        row.secret_hash = codes.kiosk_secret_hash(codes.new_kiosk_secret())
+        row.save(update_fields=["status", "secret_hash"])
+        _kiosk_audit(row, action="update", change="retired", actor=actor, request=request, via=via)
+    return row, True
 
 
 def kiosk_heartbeat(*, kiosk: Kiosk, info: dict[str, Any]) -> Kiosk:
@@ -441,34 +565,101 @@ def kiosk_heartbeat(*, kiosk: Kiosk, info: dict[str, Any]) -> Kiosk:
     return kiosk
 
 
+# --- brute-force caps --------------------------------------------------------------------------
+# Both caps are counted BEFORE the code is evaluated, each by one conditional UPDATE in autocommit
+# (dispense_reserve runs outside any transaction), so the count is committed whatever the
+# reservation does next, and concurrent presentations cannot pass a cap: PostgreSQL re-checks an
+# UPDATE's WHERE on the newest version of a row it had to wait for (READ COMMITTED), so of 50
+# concurrent claims on one counter at most `cap` find it under the cap.
+
+
 def _kiosk_failure_window() -> dt.timedelta:
     return dt.timedelta(seconds=_setting("PHARMACY_KIOSK_FAILURE_WINDOW_SECONDS", 600))
 
 
+def _kiosk_max_failures() -> int:
+    return _setting("PHARMACY_KIOSK_MAX_CODE_FAILURES", 10)
+
+
+def _kiosk_open(now: dt.datetime) -> Q:
+    """A kiosk takes codes unless its current window already holds `cap` unknown codes."""
+    return (
+        Q(code_failures_window_start__isnull=True)
+        | Q(code_failures_window_start__lt=now - _kiosk_failure_window())
+        | Q(code_failures__lt=_kiosk_max_failures())
+    )
+
+
+def _kiosk_rate_limited() -> TooManyAttempts:
+    return TooManyAttempts(
+        _("Too many unknown codes at this kiosk; wait a few minutes."), code="kiosk_rate_limited"
+    )
+
+
 def _kiosk_check_rate(kiosk: Kiosk, now: dt.datetime) -> None:
-    # Uses the row read at authentication, a few milliseconds old: good enough for a limit whose
-    # point is to make guessing 10^12 codes hopeless, not to count exactly.
+    """Early 429 from the row read at authentication, without a query. Only a shortcut: the count
+    never falls within a window, so a kiosk closed in that row is closed now; one open in it is
+    checked again by the conditional UPDATEs of ``_count_presentation``."""
     start = kiosk.code_failures_window_start
     if (
         start is not None
         and now - start < _kiosk_failure_window()
-        and kiosk.code_failures >= _setting("PHARMACY_KIOSK_MAX_CODE_FAILURES", 10)
+        and kiosk.code_failures >= _kiosk_max_failures()
     ):
-        raise TooManyAttempts(
-            _("Too many unknown codes at this kiosk; wait a few minutes."),
-            code="kiosk_rate_limited",
+        raise _kiosk_rate_limited()
+
+
+def _count_presentation(*, kiosk: Kiosk, code_hash: str, now: dt.datetime) -> None:
+    """Count one presentation of a code at a kiosk before it is evaluated; raise 429 or 404 if it
+    must not be. Call outside any transaction (its counts must survive the reservation's rollback).
+
+    A known code of the kiosk's pharmacy: one UPDATE claims one of its PHARMACY_CODE_MAX_ATTEMPTS,
+    only while the kiosk is open. This is the hot path's only counting statement. The kiosk's
+    openness is read in the statement's snapshot: a presentation that saw the kiosk open is
+    ordered before the unknown code that closed it, so a right guess in a burst of wrong ones is
+    either before the cap or refused (429), never evaluated past it.
+    An unknown code (or one of another pharmacy): the kiosk's counter is raised only while under
+    PHARMACY_KIOSK_MAX_CODE_FAILURES; the 404 is answered only if this request's UPDATE counted it,
+    so a window holds at most `cap` 404s per kiosk, however many guesses arrive at once."""
+    max_attempts = _setting("PHARMACY_CODE_MAX_ATTEMPTS", 10)
+    open_q = _kiosk_open(now)
+    claimed = (
+        DispenseCode.objects.filter(
+            code_hash=code_hash,
+            attempts__lt=max_attempts,
+            # On the foreign-key column (an IN, not a join), so that the UPDATE stays a plain
+            # WHERE on the code row, which is what PostgreSQL re-checks after a row-lock wait.
+            prescription__in=Prescription.objects.filter(pharmacy_id=kiosk.pharmacy_id).values(
+                "pk"
+            ),
         )
-
-
-def _kiosk_record_failure(kiosk: Kiosk, now: dt.datetime) -> None:
-    # One atomic UPDATE (no read-modify-write): concurrent failures all count.
-    in_window = {"code_failures_window_start__gte": now - _kiosk_failure_window()}
-    Kiosk.objects.filter(pk=kiosk.pk).update(
-        code_failures=Case(When(**in_window, then=F("code_failures") + 1), default=Value(1)),
+        .filter(Exists(Kiosk.objects.filter(open_q, pk=kiosk.pk)))
+        .update(attempts=F("attempts") + 1)
+    )
+    if claimed:
+        return
+    # Refused or unknown (the rare path).
+    known = DispenseCode.objects.filter(
+        code_hash=code_hash, prescription__pharmacy_id=kiosk.pharmacy_id
+    ).exists()
+    if known:
+        if not Kiosk.objects.filter(open_q, pk=kiosk.pk).exists():
+            raise _kiosk_rate_limited()
+        raise TooManyAttempts(
+            _("This code has been tried too often; ask the pharmacist for a new one."),
+            code="code_locked",
+        )
+    in_window = Q(code_failures_window_start__gte=now - _kiosk_failure_window())
+    counted = Kiosk.objects.filter(open_q, pk=kiosk.pk).update(
+        code_failures=Case(When(in_window, then=F("code_failures") + 1), default=Value(1)),
         code_failures_window_start=Case(
-            When(**in_window, then=F("code_failures_window_start")), default=Value(now)
+            When(in_window, then=F("code_failures_window_start")), default=Value(now)
         ),
     )
+    if not counted:
+        raise _kiosk_rate_limited()
+    # A code of another pharmacy is "unknown" here: it cannot be released at this kiosk.
+    raise NotFound(_("Unknown code."), code="code_not_found")
 
 
 @dataclass
@@ -510,9 +701,10 @@ def dispense_reserve(*, kiosk: Kiosk, code: Any, idempotency_key: str) -> Dispen
     completed dispense (row lock on the prescription + a partial unique constraint); no lot goes
     below zero (row locks on the lots + a conditional UPDATE + a CHECK constraint); an expired lot
     is never used; nothing outside the kiosk-dispensable formulary is released.
-    Brute force: unknown codes count against the kiosk (429 past the limit) and every presentation
-    counts against the code (429 once it is locked). A refused request still counts: its counter
-    is written after the rollback, in its own statement."""
+    Brute force: every presentation is counted before it is evaluated (``_count_presentation``):
+    unknown codes against the kiosk, known ones against the code, each a conditional UPDATE
+    committed on its own, so a refused request still counts and concurrent ones cannot pass a
+    cap (429 ``kiosk_rate_limited`` / ``code_locked``)."""
     normalized = codes.normalize_code(code)
     if normalized is None:
         raise InvalidInput(
@@ -522,38 +714,12 @@ def dispense_reserve(*, kiosk: Kiosk, code: Any, idempotency_key: str) -> Dispen
         )
     now = timezone.now()
     _kiosk_check_rate(kiosk, now)
-    max_attempts = _setting("PHARMACY_CODE_MAX_ATTEMPTS", 10)
-    seen: dict[str, int] = {}
-    try:
-        return _reserve(
-            kiosk=kiosk,
-            code_hash=codes.code_hash(normalized),
-            idempotency_key=idempotency_key,
-            now=now,
-            max_attempts=max_attempts,
-            seen=seen,
-        )
-    except NotFound:
-        _kiosk_record_failure(kiosk, now)
-        raise
-    except ServiceError as exc:
-        if exc.code != "code_locked" and "code_id" in seen:
-            # Conditional: concurrent refusals all count, and none pushes the counter past the cap.
-            DispenseCode.objects.filter(pk=seen["code_id"], attempts__lt=max_attempts).update(
-                attempts=F("attempts") + 1
-            )
-        raise
+    hashed = codes.code_hash(normalized)
+    _count_presentation(kiosk=kiosk, code_hash=hashed, now=now)
+    return _reserve(kiosk=kiosk, code_hash=hashed, idempotency_key=idempotency_key, now=now)
 
 
-def _reserve(
-    *,
-    kiosk: Kiosk,
-    code_hash: str,
-    idempotency_key: str,
-    now: dt.datetime,
-    max_attempts: int,
-    seen: dict[str, int],
-) -> Dispense:
+def _reserve(*, kiosk: Kiosk, code_hash: str, idempotency_key: str, now: dt.datetime) -> Dispense:
     with transaction.atomic():
         # One statement finds the code's prescription and locks it: the same code presented 50
         # times at once is served one at a time, and only the first gets past the checks below.
@@ -564,18 +730,9 @@ def _reserve(
             .first()
         )
         if prescription is None or prescription.pharmacy_id != kiosk.pharmacy_id:
-            # A code of another pharmacy is "unknown" here: it cannot be released at this kiosk.
+            # Counted and found known a moment ago; only a deleted prescription lands here.
             raise NotFound(_("Unknown code."), code="code_not_found")
         code_row = prescription.dispense_code
-        seen["code_id"] = code_row.pk
-        # Counted under the lock and in the same commit as the reservation: exact, and no extra
-        # round trip on the hot path.
-        if code_row.attempts >= max_attempts:
-            raise TooManyAttempts(
-                _("This code has been tried too often; ask the pharmacist for a new one."),
-                code="code_locked",
-            )
-        DispenseCode.objects.filter(pk=code_row.pk).update(attempts=F("attempts") + 1)
         status = prescription.status
         if status == Prescription.Status.CANCELLED or code_row.revoked_at is not None:
             raise Conflict(_("This prescription was cancelled."), code="prescription_cancelled")

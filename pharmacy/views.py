@@ -126,6 +126,9 @@ def prescription_detail(request: HttpRequest, prescription_id: int) -> HttpRespo
         "pharmacy/prescription_detail.html",
         {
             "p": prescription,
+            # Both eyes' photos, linked to screening's image view: it checks that this pharmacy
+            # holds a prescription for the screening and audits each fetch.
+            "images": prescription.screening.images.all(),
             "warnings": selectors.prescription_warnings(prescription=prescription),
             "approve_form": approve_form,
             "reason_form": reason_form,

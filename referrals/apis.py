@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -9,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.pagination import Pagination
-from config.renderers import FHIR_RENDERERS
+from config.renderers import FHIR_RENDERERS, fhir_schema_responses
 from referrals import selectors, services
 from referrals.fhir import referral_fhir_bundle
 from referrals.presenters import candidate_dict, referral_dict
@@ -228,8 +229,10 @@ class ReferralFhirApi(APIView):
 
     @extend_schema(
         operation_id="referrals_fhir",
-        description="The referral as a FHIR R4 Bundle (collection) of a ServiceRequest and a Task.",
-        responses={200: OpenApiResponse(description="FHIR Bundle"), **_errors(401, 404)},
+        description="The referral as a FHIR R4B Bundle (collection) of a ServiceRequest and a Task.",
+        responses=fhir_schema_responses(
+            OpenApiResponse(OpenApiTypes.OBJECT, description="FHIR Bundle"), _errors(401, 404)
+        ),
     )
     def get(self, request: Request, referral_id: int) -> Response:
         referral = selectors.referral_get_for_user(user=request.user, referral_id=referral_id)

@@ -1,12 +1,13 @@
-"""A referral as a FHIR R4 (R4B, 4.3) Bundle: the ServiceRequest (what is asked) and the Task
-(who is doing it, and where it stands), after FHIR's referral workflow."""
+"""A referral as a FHIR R4B (4.3.0) Bundle: the ServiceRequest (what is asked) and the Task
+(who is doing it, and where it stands), after FHIR's referral workflow.
+
+The version, identifier systems, reference style and Bundle are shared with the other exports
+(config/fhir.py)."""
 
 from __future__ import annotations
 
-import uuid
-
-from fhir.resources.R4B.bundle import Bundle
-
+from config import fhir
+from config.fhir import System
 from referrals.models import Referral, ReferralStatus
 from screening.models import CLASS_NAMES
 
@@ -31,12 +32,6 @@ REQUEST_STATUS = {
     S.COMPLETED: "completed",
     S.CANCELLED: "revoked",
 }
-NAMESPACE = uuid.UUID("0f6c1c1e-6b7e-4d7e-9a55-0e0b00000000")  # stable fullUrls per referral
-SYSTEM = "urn:eyebridge"
-
-
-def _urn(kind: str, pk: int) -> str:
-    return f"urn:uuid:{uuid.uuid5(NAMESPACE, f'{kind}/{pk}')}"
 
 
 def _iso(value) -> str | None:
@@ -46,26 +41,21 @@ def _iso(value) -> str | None:
 def referral_fhir_bundle(referral: Referral) -> dict:
     screening = referral.screening
     patient = screening.patient
-    subject = {
-        "identifier": {"system": f"{SYSTEM}:patient", "value": patient.pseudonym},
-        "display": patient.pseudonym,
-    }
+    subject = fhir.patient_reference(patient.pseudonym)
     performer = None
     if referral.hospital_id:
-        performer = {
-            "identifier": {"system": f"{SYSTEM}:hospital", "value": str(referral.hospital_id)},
-            "display": referral.hospital.name,
-        }
-    request_url = _urn("ServiceRequest", referral.pk)
+        performer = fhir.logical_reference(
+            "Organization", System.HOSPITAL, referral.hospital_id, display=referral.hospital.name
+        )
     reason_codes = [
-        {"coding": [{"system": f"{SYSTEM}:finding", "code": f, "display": str(CLASS_NAMES[f])}]}
+        {"coding": [{"system": System.FINDING, "code": f, "display": str(CLASS_NAMES[f])}]}
         for f in (screening.findings or [])
         if f in CLASS_NAMES
     ] or [{"text": screening.triage}]
     service_request = {
         "resourceType": "ServiceRequest",
         "id": f"referral-{referral.pk}",
-        "identifier": [{"system": f"{SYSTEM}:referral", "value": str(referral.pk)}],
+        "identifier": [fhir.identifier(System.REFERRAL, referral.pk)],
         "status": REQUEST_STATUS[referral.status],
         "intent": "proposal" if referral.status == S.PROPOSED else "order",
         "priority": "urgent" if referral.is_urgent else "routine",
@@ -73,7 +63,7 @@ def referral_fhir_bundle(referral: Referral) -> dict:
             {
                 "coding": [
                     {
-                        "system": "http://snomed.info/sct",
+                        "system": System.SNOMED,
                         "code": "3457005",
                         "display": "Patient referral",
                     }
@@ -87,11 +77,14 @@ def referral_fhir_bundle(referral: Referral) -> dict:
         "subject": subject,
         "authoredOn": _iso(referral.created_at),
         "reasonCode": reason_codes,
+        # The screening export's DiagnosticReport carries this identifier.
         "supportingInfo": [
-            {
-                "identifier": {"system": f"{SYSTEM}:screening", "value": str(screening.pk)},
-                "display": f"Screening {screening.pk}",
-            }
+            fhir.logical_reference(
+                "DiagnosticReport",
+                System.SCREENING,
+                screening.pk,
+                display=f"Screening {screening.pk}",
+            )
         ],
     }
     if performer:
@@ -105,7 +98,7 @@ def referral_fhir_bundle(referral: Referral) -> dict:
         "businessStatus": {"text": referral.status},
         "intent": "order",
         "priority": "urgent" if referral.is_urgent else "routine",
-        "focus": {"reference": request_url},
+        "focus": fhir.local_reference("ServiceRequest", referral.pk),
         "for": subject,
         "authoredOn": _iso(referral.created_at),
         "lastModified": _iso(referral.updated_at),
@@ -118,16 +111,11 @@ def referral_fhir_bundle(referral: Referral) -> dict:
         task["executionPeriod"] = {"start": _iso(referral.appointment_at)}
     if referral.diagnosis:
         task["output"] = [{"type": {"text": "diagnosis"}, "valueString": referral.diagnosis}]
-    bundle = {
-        "resourceType": "Bundle",
-        "id": f"referral-bundle-{referral.pk}",
-        "type": "collection",
-        "timestamp": _iso(referral.updated_at),
-        "entry": [
-            {"fullUrl": request_url, "resource": service_request},
-            {"fullUrl": _urn("Task", referral.pk), "resource": task},
-        ],
-    }
-    # Validate against the FHIR model: a malformed resource fails here, in our tests, not at
-    # the receiving hospital's system.
-    return Bundle.model_validate(bundle).model_dump(mode="json", by_alias=True, exclude_none=True)
+    entries = [
+        fhir.entry("ServiceRequest", referral.pk, service_request),
+        fhir.entry("Task", referral.pk, task),
+    ]
+    bundle = fhir.collection_bundle(
+        entries, bundle_id=f"referral-bundle-{referral.pk}", timestamp=_iso(referral.updated_at)
+    )
+    return fhir.to_json(bundle)

@@ -95,8 +95,9 @@ def referral_dict(referral: Referral, *, detail: bool) -> dict[str, Any]:
         # language (never the Python repr of a dict).
         "triage_reasons": [
             {**r, "text": triage_reason_text(r)}
-            for r in screening.reasons or []
             if isinstance(r, dict)
+            else {"code": "text", "text": str(r)}
+            for r in screening.reasons or []
         ],
         "appointment_at": referral.appointment_at,
         "decline_reason": referral.decline_reason,

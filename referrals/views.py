@@ -121,7 +121,7 @@ def _render_detail(request: HttpRequest, referral, status: int = 200) -> HttpRes
             "patient": screening.patient,
             "findings": [(f, CLASS_NAMES[f]) for f in screening.findings or [] if f in CLASS_NAMES],
             "triage_reasons": [
-                triage_reason_text(r) for r in screening.reasons or [] if isinstance(r, dict)
+                triage_reason_text(r) for r in screening.reasons or [] if isinstance(r, dict | str)
             ],
             "images": list(screening.images.all()) if can_see_images else [],
             "results": list(screening.results.all()) if can_see_images else [],

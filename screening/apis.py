@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -18,9 +20,10 @@ from rest_framework.views import APIView
 
 from config.errors import InvalidInput
 from config.pagination import Pagination
-from config.renderers import FHIR_RENDERERS
+from config.renderers import FHIR_RENDERERS, fhir_schema_responses
 from config.serializers import StrictSerializer
 from screening import selectors, services
+from screening.duplicate_photos import duplicate_photo_warnings
 from screening.models import Patient, Screening, Sex, Symptom
 from screening.triage import next_step_text, reason_text
 
@@ -29,6 +32,11 @@ ERRORS = {
     401: OpenApiResponse(description="Not authenticated"),
     403: OpenApiResponse(description="Authenticated but not allowed (wrong role)"),
     404: OpenApiResponse(description="Not found, or belongs to another organisation"),
+}
+# The same answers with their body documented, where one status can come in two media types.
+ERRORS_WITH_BODY = {
+    code: OpenApiResponse(OpenApiTypes.OBJECT, description=r.description)
+    for code, r in ERRORS.items()
 }
 
 
@@ -217,6 +225,30 @@ ScreeningOutputSchema = inline_serializer(
 )
 
 
+# The upload's answer: the screening plus warnings about a photo that was probably picked by
+# mistake (screening.duplicate_photos). A warning never refuses the upload.
+ScreeningCreatedSchema = inline_serializer(
+    "ScreeningCreated",
+    {
+        **{name: copy.deepcopy(field) for name, field in ScreeningOutputSchema.fields.items()},
+        "warnings": serializers.ListField(
+            child=inline_serializer(
+                "UploadWarning",
+                {
+                    "code": serializers.ChoiceField(
+                        choices=["same_photo_both_eyes", "photo_used_before"]
+                    ),
+                    "message": serializers.CharField(),
+                    "eye": serializers.CharField(required=False),
+                    "screening": serializers.IntegerField(required=False),
+                    "patient": serializers.CharField(required=False),
+                },
+            )
+        ),
+    },
+)
+
+
 class ScreeningListCreateApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
@@ -258,10 +290,12 @@ class ScreeningListCreateApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": InputSerializer},
-        responses={201: ScreeningOutputSchema, **ERRORS},
+        responses={201: ScreeningCreatedSchema, **ERRORS},
         description="Submit a screening with one or both eyes. Photos are checked inside the request "
         "(JPEG/PNG by content, size, quality gate); a photo that fails returns 400 with per-field "
-        "reasons, e.g. `blurred: hold the camera still and retake`.",
+        "reasons, e.g. `blurred: hold the camera still and retake`. The 201 answer lists "
+        "`warnings` (translated) when both eyes are the same picture or a photo is already in an "
+        "earlier screening at the site; the upload is kept either way.",
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -285,7 +319,9 @@ class ScreeningListCreateApi(APIView):
                 )
             raise
         screening = selectors.screening_get(user=request.user, screening_id=screening.id)
-        return Response(screening_output(screening, request), status=status.HTTP_201_CREATED)
+        body = screening_output(screening, request)
+        body["warnings"] = duplicate_photo_warnings(screening=screening)
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class ScreeningDetailApi(APIView):
@@ -299,12 +335,10 @@ class ScreeningFhirApi(APIView):
     renderer_classes = FHIR_RENDERERS
 
     @extend_schema(
-        responses={
-            (200, "application/fhir+json"): OpenApiTypes.OBJECT,
-            401: ERRORS[401],
-            404: ERRORS[404],
-        },
-        description="FHIR R4 Bundle: Patient, ImagingStudy, Observations, DiagnosticReport.",
+        responses=fhir_schema_responses(
+            OpenApiTypes.OBJECT, {401: ERRORS_WITH_BODY[401], 404: ERRORS_WITH_BODY[404]}
+        ),
+        description="FHIR R4B Bundle: Patient, ImagingStudy, Observations, DiagnosticReport.",
     )
     def get(self, request: Request, screening_id: int) -> Response:
         from screening.fhir import screening_bundle

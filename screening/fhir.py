@@ -1,143 +1,132 @@
-"""FHIR export of a screening: Patient, ImagingStudy, one Observation per eye and class, and the
+"""FHIR R4B export of a screening: Patient, ImagingStudy, one Observation per eye and class, and the
 DiagnosticReport that concludes with the triage.
 
-fhir.resources ships R5 as its default and R4B (4.3) beside it; R4B's Patient, ImagingStudy,
-Observation and DiagnosticReport are wire-compatible with R4 for every field used here, so we
-build with R4B and validate with its models."""
+The version, identifier systems, reference style and Bundle are shared with the other exports
+(config/fhir.py). The DICOM UIDs (study per screening, series per eye, SOP instance per image) are
+stored on the rows, random at creation, never derived from the photo: the same file uploaded for
+two patients must still be two studies for a PACS.
+"""
 
 from __future__ import annotations
 
-import json
-
 from django.utils import timezone
-from fhir.resources.R4B.bundle import Bundle
-from fhir.resources.R4B.diagnosticreport import DiagnosticReport
-from fhir.resources.R4B.imagingstudy import ImagingStudy
-from fhir.resources.R4B.observation import Observation
-from fhir.resources.R4B.patient import Patient as FhirPatient
 
+from config import fhir
+from config.fhir import System
 from screening.models import CLASS_NAMES, Screening
 
-SYSTEM = "https://eyebridge.example/fhir"
 SEX = {"F": "female", "M": "male", "O": "unknown"}
 SNOMED_EYE = {
     "left": ("8966001", "Left eye structure"),
     "right": ("18944008", "Right eye structure"),
 }
+# Ophthalmic Photography 8 Bit Image Storage.
+SOP_CLASS_OP_8BIT = "urn:oid:1.2.840.10008.5.1.4.1.1.77.1.5.1"
 
 
-def _urn(kind: str, key: object) -> str:
-    return f"urn:eyebridge:{kind}:{key}"
+def _eye_site(eye: str) -> dict:
+    code, display = SNOMED_EYE[eye]
+    return {"system": System.SNOMED, "code": code, "display": display}
 
 
 def screening_bundle(screening: Screening) -> dict:
     patient = screening.patient
-    patient_ref = {"reference": _urn("patient", patient.pk)}
-    fhir_patient = FhirPatient(
-        id=str(patient.pk),
-        identifier=[{"system": f"{SYSTEM}/patient-code", "value": patient.pseudonym}],
-        name=[{"text": patient.name}],
-        gender=SEX.get(patient.sex, "unknown"),
-        birthDate=patient.birth_date.isoformat(),
-    )
+    subject = fhir.patient_reference(patient.pseudonym, key=patient.pk)
+    fhir_patient = {
+        "resourceType": "Patient",
+        "id": str(patient.pk),
+        "identifier": [fhir.identifier(System.PATIENT, patient.pseudonym)],
+        "name": [{"text": patient.name}],
+        "gender": SEX.get(patient.sex, "unknown"),
+        "birthDate": patient.birth_date.isoformat(),
+    }
     images = list(screening.images.all())
-    study = ImagingStudy(
-        id=str(screening.pk),
-        status="available",
-        subject=patient_ref,
-        started=screening.created_at.isoformat(),
-        numberOfSeries=len(images),
-        numberOfInstances=len(images),
-        series=[
+    modality = {"system": System.DICOM_DCM, "code": "OP"}
+    study = {
+        "resourceType": "ImagingStudy",
+        "id": str(screening.pk),
+        "identifier": [
+            {"system": System.DICOM_UID, "value": f"urn:oid:{screening.study_instance_uid}"}
+        ],
+        "status": "available",
+        "modality": [modality] if images else None,
+        "subject": subject,
+        "started": screening.created_at.isoformat(),
+        "numberOfSeries": len(images),
+        "numberOfInstances": len(images),
+        "series": [
             {
-                "uid": f"2.25.{int(im.sha256[:30], 16)}",
-                "modality": {
-                    "system": "http://dicom.nema.org/resources/ontology/DCM",
-                    "code": "OP",
-                },
-                "bodySite": {
-                    "system": "http://snomed.info/sct",
-                    "code": SNOMED_EYE[im.eye][0],
-                    "display": SNOMED_EYE[im.eye][1],
-                },
+                "uid": image.series_instance_uid,
+                "number": number,
+                "modality": modality,
+                "bodySite": _eye_site(image.eye),
                 "numberOfInstances": 1,
                 "instance": [
                     {
-                        "uid": f"2.25.{int(im.sha256[30:60], 16)}",
-                        "sopClass": {
-                            "system": "urn:ietf:rfc:3986",
-                            "code": "urn:oid:1.2.840.10008.5.1.4.1.1.77.1.5.1",
-                        },
+                        "uid": image.sop_instance_uid,
+                        "sopClass": {"system": "urn:ietf:rfc:3986", "code": SOP_CLASS_OP_8BIT},
+                        "number": 1,
                     }
                 ],
             }
-            for im in images
+            for number, image in enumerate(images, start=1)
         ]
         or None,
-    )
+    }
+    effective = (screening.completed_at or timezone.now()).isoformat()
     observations = []
     for result in screening.results.all():
         for code, probability in result.probabilities.items():
+            name = str(CLASS_NAMES.get(code, code))
             observations.append(
-                Observation(
-                    id=f"{screening.pk}-{result.eye}-{code}",
-                    status="final",
-                    code={
-                        "coding": [
-                            {
-                                "system": f"{SYSTEM}/odir-class",
-                                "code": code,
-                                "display": str(CLASS_NAMES.get(code, code)),
-                            }
-                        ],
-                        "text": f"AI probability of {CLASS_NAMES.get(code, code)}",
+                {
+                    "resourceType": "Observation",
+                    "id": f"{screening.pk}-{result.eye}-{code}",
+                    "status": "final",
+                    "code": {
+                        "coding": [{"system": System.FINDING, "code": code, "display": name}],
+                        "text": f"AI probability of {name}",
                     },
-                    subject=patient_ref,
-                    bodySite={
-                        "coding": [
-                            {
-                                "system": "http://snomed.info/sct",
-                                "code": SNOMED_EYE[result.eye][0],
-                                "display": SNOMED_EYE[result.eye][1],
-                            }
-                        ]
-                    },
-                    valueQuantity={
+                    "subject": subject,
+                    "bodySite": {"coding": [_eye_site(result.eye)]},
+                    "valueQuantity": {
                         "value": round(float(probability), 4),
                         "unit": "probability",
-                        "system": "http://unitsofmeasure.org",
+                        "system": System.UCUM,
                         "code": "1",
                     },
-                    interpretation=[
+                    "interpretation": [
                         {"text": "finding" if code in result.findings else "below threshold"}
                     ],
-                    device={"display": f"EyeBridge model {result.model_version}"},
-                    effectiveDateTime=(screening.completed_at or timezone.now()).isoformat(),
-                )
+                    "device": {"display": f"EyeBridge model {result.model_version}"},
+                    "effectiveDateTime": effective,
+                }
             )
-    report = DiagnosticReport(
-        id=str(screening.pk),
-        status="final" if screening.status == Screening.Status.COMPLETED else "preliminary",
-        code={"text": "AI fundus screening"},
-        subject=patient_ref,
-        issued=(screening.completed_at or timezone.now()).isoformat(),
-        imagingStudy=[{"reference": _urn("imagingstudy", screening.pk)}],
-        result=[{"reference": _urn("observation", o.id)} for o in observations] or None,
-        conclusion=f"triage: {screening.triage or screening.status}",
-    )
+    report = {
+        "resourceType": "DiagnosticReport",
+        "id": str(screening.pk),
+        # The referral export points at the screening by this identifier.
+        "identifier": [fhir.identifier(System.SCREENING, screening.pk)],
+        "status": "final" if screening.status == Screening.Status.COMPLETED else "preliminary",
+        "code": {"text": "AI fundus screening"},
+        "subject": subject,
+        "issued": effective,
+        "imagingStudy": [fhir.local_reference("ImagingStudy", screening.pk)],
+        "result": [fhir.local_reference("Observation", o["id"]) for o in observations] or None,
+        "conclusion": f"triage: {screening.triage or screening.status}",
+    }
     entries = [
-        (_urn("patient", patient.pk), fhir_patient),
-        (_urn("imagingstudy", screening.pk), study),
-        *[(_urn("observation", o.id), o) for o in observations],
-        (_urn("diagnosticreport", screening.pk), report),
+        fhir.entry("Patient", patient.pk, fhir_patient),
+        fhir.entry("ImagingStudy", screening.pk, _without_none(study)),
+        *[fhir.entry("Observation", o["id"], o) for o in observations],
+        fhir.entry("DiagnosticReport", screening.pk, _without_none(report)),
     ]
-    bundle = Bundle(
-        type="collection",
-        timestamp=timezone.now().isoformat(),
-        entry=[{"fullUrl": url, "resource": resource} for url, resource in entries],
+    return fhir.to_json(
+        fhir.collection_bundle(
+            entries, bundle_id=f"screening-{screening.pk}", timestamp=timezone.now().isoformat()
+        )
     )
-    return json.loads(
-        bundle.model_dump_json(exclude_none=True)
-        if hasattr(bundle, "model_dump_json")
-        else bundle.json()
-    )
+
+
+def _without_none(resource: dict) -> dict:
+    return {k: v for k, v in resource.items() if v is not None}

@@ -69,6 +69,15 @@ def new_pseudonym() -> str:
     return "P-" + uuid.uuid4().hex[:10].upper()
 
 
+def new_dicom_uid() -> str:
+    """A DICOM UID under the UUID-derived root 2.25 (PS3.5 B.2): unique without a registered root.
+
+    Random, never derived from the photo: three patients photographed with the same file must
+    still be three studies, or a PACS merges them. 2.25. + at most 39 digits fits the 64-char limit.
+    """
+    return f"2.25.{uuid.uuid4().int}"
+
+
 class Patient(models.Model):
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="patients")
     # Shown on screens and exports instead of the name; stable for the patient's lifetime.
@@ -180,6 +189,10 @@ class Screening(models.Model):
     findings = models.JSONField(default=list, blank=True)  # class letters found in either eye
     model_version = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True)
+    # DICOM Study Instance UID of the FHIR ImagingStudy, fixed at creation (see new_dicom_uid).
+    study_instance_uid = models.CharField(
+        max_length=64, unique=True, default=new_dicom_uid, editable=False
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -206,6 +219,11 @@ class Screening(models.Model):
         return self.triage in {Triage.REFERABLE, Triage.URGENT, Triage.UNGRADABLE}
 
 
+# An importable name for the OpenAPI enum (config SPECTACULAR_SETTINGS ENUM_NAME_OVERRIDES): the
+# upload answer and the screening output share this one enum.
+ScreeningStatus = Screening.Status
+
+
 class Eye(models.TextChoices):
     LEFT = "left", _("Left eye")
     RIGHT = "right", _("Right eye")
@@ -216,12 +234,21 @@ class ScreeningImage(models.Model):
     eye = models.CharField(max_length=5, choices=Eye.choices)
     # Server-generated, content-hashed path under MEDIA_ROOT; never the client's file name.
     path = models.CharField(max_length=200)
-    sha256 = models.CharField(max_length=64)
+    # Indexed: every upload looks for the same photo in earlier screenings of the site.
+    sha256 = models.CharField(max_length=64, db_index=True)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     gradable = models.BooleanField()
     quality = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True)
+    # One series per eye and one instance per series; unique in the database, so two images can
+    # never share a UID even when they are the same photo (see new_dicom_uid).
+    series_instance_uid = models.CharField(
+        max_length=64, unique=True, default=new_dicom_uid, editable=False
+    )
+    sop_instance_uid = models.CharField(
+        max_length=64, unique=True, default=new_dicom_uid, editable=False
+    )
 
     class Meta:
         ordering = ["eye"]

@@ -159,8 +159,13 @@ def decide(
     return result
 
 
-def reason_text(reason: Mapping) -> str:
-    """A reason as a sentence in the active language."""
+def reason_text(reason: Mapping | str) -> str:
+    """A reason as a sentence in the active language.
+
+    Reasons stored as plain sentences (older screenings, manual entries) are shown as they are.
+    """
+    if isinstance(reason, str):
+        return reason
     code = reason.get("code")
     eye = {"left": _("left eye"), "right": _("right eye")}.get(reason.get("eye", ""), "")
     symptom = dict(Symptom.choices).get(reason.get("symptom", ""), reason.get("symptom", ""))
@@ -186,7 +191,8 @@ def reason_text(reason: Mapping) -> str:
         return _("Symptom a pharmacist can treat: %(symptom)s") % {"symptom": symptom}
     if code == "no_finding":
         return _("No finding above threshold in either eye: rescreen in 12 months")
-    return str(reason)
+    # An unknown code: its own text if it carries one, never the dict's repr.
+    return str(reason.get("text") or code or "")
 
 
 def next_step_text(triage: str) -> str:

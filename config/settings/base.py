@@ -102,6 +102,19 @@ DATABASES = {
         conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default must hold a result page's four image requests at once, each of which
+    # writes an audit row (and fails closed if it cannot). WAL lets readers run beside the one
+    # writer; IMMEDIATE takes the write lock at BEGIN, so a transaction that read first never has
+    # to upgrade its lock (SQLite answers that upgrade with "database is locked" at once, without
+    # waiting); the timeout is how long a writer waits its turn.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "init_command": "PRAGMA journal_mode=WAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env_int("SQLITE_BUSY_TIMEOUT_SECONDS", 20),
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -143,6 +156,8 @@ X_FRAME_OPTIONS = "DENY"
 LANGUAGE_CODE = "ko"
 LANGUAGES = [("ko", _("Korean")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Zero-padded short dates ("2026-12-02 04:50") in both languages; see config/formats/.
+FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE = env_str("TIME_ZONE", "Asia/Seoul")
 USE_I18N = True
 USE_TZ = True
@@ -244,6 +259,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several components have a "status"; name the screening's so the names are stable.
+    "ENUM_NAME_OVERRIDES": {"ScreeningStatusEnum": "screening.models.ScreeningStatus"},
 }
 
 # Messages to patients (dispense codes, referral updates). Console by default; an SMS gateway is
@@ -292,6 +309,14 @@ CELERY_BEAT_SCHEDULE["pharmacy-release-stale-dispenses"] = {
 CELERY_BEAT_SCHEDULE["pharmacy-expire-prescriptions"] = {
     "task": "pharmacy.tasks.prescriptions_expire",
     "schedule": 300.0,
+}
+
+# --- dashboard ---
+# Recounts yesterday, today and the days changed since the last run into the dashboard's daily
+# roll-up (dashboard.services): closed days on the dashboard lag the raw rows by at most this.
+CELERY_BEAT_SCHEDULE["dashboard-rollup"] = {
+    "task": "dashboard.tasks.dashboard_rollup_refresh",
+    "schedule": 600.0,
 }
 
 # --- lead ---

@@ -12,4 +12,4 @@ register = template.Library()
 @register.filter
 def reason_text(reason: object) -> str:
     """A stored triage reason as a sentence in the active language (never a dict's repr)."""
-    return _reason_text(reason) if isinstance(reason, dict) else str(reason)
+    return _reason_text(reason) if isinstance(reason, dict | str) else ""

@@ -158,10 +158,11 @@ def test_empty_selection_has_no_rates_rather_than_a_division_by_zero(db):
 
 
 def test_the_selector_runs_a_fixed_number_of_queries(world, django_assert_num_queries):
-    # Screenings by day and triage, images, results, referral totals, referral history,
-    # kiosks, dispense totals, stock total: 8, whatever the number of rows; plus the
-    # transaction's SET LOCAL and, inside the test's transaction, its SAVEPOINT and RELEASE.
-    # A region (chosen or from the scope) adds the lookup of its site ids.
+    # The daily roll-up (empty here: every day is counted raw), screenings by day and triage,
+    # images, results, the referral section (one statement), kiosks, dispense totals, stock
+    # total: 8, whatever the number of rows; plus the transaction's SET LOCAL and, inside the
+    # test's transaction, its SAVEPOINT and RELEASE. A region (chosen or from the scope) adds
+    # the lookup of its site ids. With the roll-up: tests/dashboard/test_rollup.py.
     with django_assert_num_queries(11):
         _data(world)
     with django_assert_num_queries(11):

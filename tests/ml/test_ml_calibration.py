@@ -64,12 +64,33 @@ def test_one_operating_point_is_the_per_class_rule_and_sits_inside_the_bar() -> 
     assert f[diseased].mean() == pytest.approx(point["diseased_eyes_flagged"])
     assert f[normal].mean() == pytest.approx(point["normal_eyes_flagged"])
     # Farthest inside the box: both margins positive and nearly equal on this easy data.
+    assert info["placement"] == "farthest inside the box"
     sens_margin = f[diseased].mean() - 0.80
     fpr_margin = 0.30 - f[normal].mean()
     assert sens_margin > 0 and fpr_margin > 0
     assert abs(sens_margin - fpr_margin) < 0.03
     # Far fewer false alarms than seven independent 90%-sensitivity thresholds would give.
     assert f[normal].mean() < 0.30
+
+
+def test_where_no_point_meets_both_bars_the_false_alarm_bar_is_kept() -> None:
+    """A weak model: no operating point gives >= 80% of diseased eyes with <= 30% of the
+    normal ones. The rule then keeps the false-alarm bar and is as sensitive as it allows,
+    instead of splitting the shortfall (which referred too many healthy patients)."""
+    rng = np.random.default_rng(1)
+    probs, labels = _synthetic()
+    probs = 1 / (1 + np.exp(-(np.log(probs / (1 - probs)) * 0.35 + rng.normal(0, 1, probs.shape))))
+    q = Calibration.fit(probs, labels).apply(probs)
+    thr, info = choose_thresholds(q, labels)
+    normal, diseased = eye_groups(labels)
+    f = flagged(q, thr)
+    assert info["placement"].startswith("false-alarm bar kept")
+    assert f[normal].mean() <= 0.30 < f[normal].mean() + 0.02
+    assert f[diseased].mean() < 0.80
+    # No lower cut keeps the bar: one step more sensitive and the bar breaks.
+    score = refer_score(q, thr)
+    looser = score >= np.max(score[score < 1])
+    assert looser[normal].mean() > 0.30
 
 
 def test_unlabelled_eyes_are_neither_normal_nor_diseased() -> None:

@@ -40,9 +40,16 @@ def test_predict_two_eyes(ensemble: Ensemble, retina: np.ndarray) -> None:
         assert tuple(p.probabilities) == CLASSES
         assert all(0.0 <= v <= 1.0 for v in p.probabilities.values())
         assert set(p.branch_probabilities) == set(ensemble.branches)
-        # The ensemble is the branches' mean sigmoid through the bundle's calibration.
+        # The ensemble is the branches' sigmoids, averaged with the bundle's weights (they sum
+        # to 1), through the bundle's calibration.
+        assert sum(ensemble.weights.values()) == pytest.approx(1.0)
         mean = np.array(
-            [[np.mean([b[c] for b in p.branch_probabilities.values()]) for c in CLASSES]]
+            [
+                [
+                    sum(ensemble.weights[name] * b[c] for name, b in p.branch_probabilities.items())
+                    for c in CLASSES
+                ]
+            ]
         )
         calibrated = ensemble.calibration.apply(mean)[0]
         for j, c in enumerate(CLASSES):

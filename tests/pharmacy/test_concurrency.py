@@ -76,13 +76,32 @@ def test_the_same_code_fifty_times_dispenses_once(pharmacist, kiosk_and_secret, 
 
     statuses = Counter(r.status_code for r in responses)
     assert statuses[201] == 1, statuses
-    # The others: in progress (409) or, past the per-code limit, locked (429).
+    # The others: in progress or used (409) while the code has attempts left, then locked (429).
+    # Each presentation is counted before it is evaluated: exactly the cap (10) get an answer.
     assert set(statuses) <= {201, 409, 429}
+    assert statuses[201] + statuses[409] == 10, statuses
+    assert {r.json()["code"] for r in responses if r.status_code == 429} == {"code_locked"}
     assert Dispense.objects.filter(prescription=prescription).count() == 1
     lot.refresh_from_db()
     assert lot.quantity == 9
-    assert DispenseCode.objects.get().attempts <= 10
+    assert DispenseCode.objects.get().attempts == 10
     assert_stock_consistent()
+
+
+def test_fifty_unknown_codes_at_a_fresh_kiosk_get_exactly_the_cap_of_404s(kiosk_and_secret):
+    """The same race as tests/pharmacy/test_kiosk_caps_race.py, in-process (threads, each with
+    its own connection); that file runs it across gunicorn worker processes."""
+    kiosk, secret = kiosk_and_secret
+
+    alphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+    unknown = [f"ZZZZZZ{alphabet[i // 32]}{alphabet[i % 32]}" for i in range(N)]
+
+    responses = hammer(lambda i: present(kiosk_client(kiosk, secret), unknown[i]))
+
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {404: 10, 429: N - 10}, statuses
+    kiosk.refresh_from_db()
+    assert kiosk.code_failures == 10
 
 
 def test_the_same_idempotency_key_fifty_times_has_one_side_effect(

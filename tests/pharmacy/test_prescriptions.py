@@ -6,6 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import OutboundMessage
+from config import fhir as fhir_shared
 from config.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from pharmacy import codes, services
 from pharmacy.models import DispenseCode, Prescription
@@ -16,6 +17,7 @@ from tests.factories import (
     ScreeningFactory,
     SiteFactory,
 )
+from tests.fhir_validation import assert_fhir_js_valid, r4b
 from tests.pharmacy.conftest import present
 from tests.pharmacy.factories import (
     COUNSELLING,
@@ -318,39 +320,99 @@ def test_expiry_sweep_expires_unused_codes(pharmacist, medication, time_machine)
 # --- FHIR -----------------------------------------------------------------------------------------
 
 
-def test_fhir_bundle_has_request_and_dispense(pharmacist, kiosk, kiosk_api, medication):
-    from fhir.resources.R4B.bundle import Bundle
+def _fhir(user, prescription, **headers):
+    return client_for(user).get(f"/api/v1/prescriptions/{prescription.pk}/fhir/", **headers)
 
+
+def _resources(bundle: dict, kind: str) -> list[dict]:
+    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind]
+
+
+def test_fhir_bundle_has_request_and_dispense(pharmacist, kiosk, kiosk_api, medication):
     stock(kiosk, medication, 3)
     prescription, code = approved_prescription(pharmacist, medication, quantity=2)
     dispense_id = present(kiosk_api, code).json()["id"]
     kiosk_api.post(f"/api/v1/kiosk/dispenses/{dispense_id}/confirm-counselling/", {}, format="json")
     kiosk_api.post(f"/api/v1/kiosk/dispenses/{dispense_id}/complete/", {}, format="json")
 
-    response = client_for(pharmacist).get(f"/api/v1/prescriptions/{prescription.pk}/fhir/")
+    response = _fhir(pharmacist, prescription)
     assert response.status_code == 200
-    assert response["Content-Type"] == "application/fhir+json"
+    # The media type declares the FHIR version (R4B is 4.3).
+    assert response["Content-Type"] == "application/fhir+json; fhirVersion=4.3"
     # FHIR clients name the FHIR media type (with or without a version); plain JSON works too.
     for accept in (
         "application/fhir+json",
         "application/fhir+json; fhirVersion=4.0",
         "application/json",
     ):
-        again = client_for(pharmacist).get(
-            f"/api/v1/prescriptions/{prescription.pk}/fhir/", HTTP_ACCEPT=accept
-        )
+        again = _fhir(pharmacist, prescription, HTTP_ACCEPT=accept)
         assert again.status_code == 200, (accept, again.status_code)
         assert again["Content-Type"].startswith(accept.split(";")[0])
-    bundle = Bundle.model_validate_json(response.content)
+    bundle = r4b(response.content)  # R4B models, meta.profile, urn:uuid, references resolve
     kinds = [e.resource.get_resource_type() for e in bundle.entry]
-    assert kinds == ["MedicationRequest", "MedicationDispense"]
-    request, dispense = (e.resource for e in bundle.entry)
-    assert (
-        request.status == "completed"
-        and request.subject.identifier.value == prescription.patient.pseudonym
-    )
+    assert kinds == ["MedicationRequest", "MedicationDispense", "Provenance"]
+    request, dispense, decision = (e.resource for e in bundle.entry)
+    assert request.status == "completed" and request.intent == "order"
+    assert request.subject.identifier.value == prescription.patient.pseudonym
+    assert request.subject.identifier.system == fhir_shared.System.PATIENT
+    assert request.groupIdentifier.value == str(prescription.pk)
     assert dispense.status == "completed" and dispense.quantity.value == 2
     assert dispense.authorizingPrescription[0].reference == bundle.entry[0].fullUrl
+    assert decision.activity.text == "approved"
+    assert [t.reference for t in decision.target] == [bundle.entry[0].fullUrl]
+
+
+def test_fhir_of_a_rejected_request_names_the_health_worker_as_requester(pharmacist, pharmacy):
+    prescription = pending_prescription(pharmacy, MedicationFactory())
+    services.prescription_reject(
+        user=pharmacist, prescription_id=prescription.pk, reason="안과 진료 필요"
+    )
+    bundle = _fhir(pharmacist, prescription).json()
+    r4b(bundle)
+    (request,) = _resources(bundle, "MedicationRequest")
+    worker = prescription.requested_by
+    assert request["requester"]["type"] == "Practitioner"
+    assert request["requester"]["identifier"] == {
+        "system": fhir_shared.System.USER,
+        "value": str(worker.pk),
+    }
+    assert request["requester"]["display"] == (worker.get_full_name() or worker.username)
+    # Never approved: still a proposal, cancelled, with the pharmacist's reason.
+    assert request["status"] == "cancelled" and request["intent"] == "proposal"
+    assert request["statusReason"]["text"] == "안과 진료 필요"
+    assert worker.pk != pharmacist.pk  # the pharmacist is not the requester
+    (decision,) = _resources(bundle, "Provenance")
+    assert decision["activity"]["text"] == "rejected"
+    (agent,) = decision["agent"]
+    assert agent["type"]["coding"][0]["code"] == "verifier"
+    assert agent["who"]["identifier"]["value"] == str(pharmacist.pk)
+
+
+def test_fhir_of_an_undecided_protocol_proposal_has_no_pharmacist(pharmacist, pharmacy, medication):
+    protocol(medication, symptom="dryness")
+    screening = ScreeningFactory(triage="normal", symptoms=["dryness"])
+    link(pharmacy, screening.site)
+    prescription = services.prescription_propose_for_screening(screening_id=screening.pk)
+    bundle = _fhir(pharmacist, prescription).json()
+    r4b(bundle)
+    (request,) = _resources(bundle, "MedicationRequest")
+    assert request["requester"] == {"type": "Device", "display": "EyeBridge triage protocol"}
+    assert request["status"] == "draft" and request["intent"] == "proposal"
+    assert _resources(bundle, "Provenance") == []
+
+
+def test_prescription_exports_pass_the_independent_fhir_validator(
+    pharmacist, pharmacy, kiosk, kiosk_api, medication
+):
+    stock(kiosk, medication, 3)
+    dispensed, code = approved_prescription(pharmacist, medication, quantity=1)
+    dispense_id = present(kiosk_api, code).json()["id"]
+    kiosk_api.post(f"/api/v1/kiosk/dispenses/{dispense_id}/confirm-counselling/", {}, format="json")
+    kiosk_api.post(f"/api/v1/kiosk/dispenses/{dispense_id}/complete/", {}, format="json")
+    rejected = pending_prescription(pharmacy, MedicationFactory())
+    services.prescription_reject(user=pharmacist, prescription_id=rejected.pk, reason="no")
+    pending = pending_prescription(pharmacy, MedicationFactory())
+    assert_fhir_js_valid([_fhir(pharmacist, p).json() for p in (dispensed, rejected, pending)])
 
 
 def test_openapi_schema_documents_the_kiosk_api(pharmacist):

@@ -317,7 +317,7 @@ def test_fhir_bundle_has_a_service_request_and_a_task(api_client, seoul_hospital
     login(api_client, referral.screening.health_worker)
     response = api_client.get(f"/api/v1/referrals/{referral.pk}/fhir/")
     assert response.status_code == 200
-    assert response["Content-Type"] == "application/fhir+json"
+    assert response["Content-Type"] == "application/fhir+json; fhirVersion=4.3"
     for accept in (
         "application/fhir+json",
         "application/fhir+json; fhirVersion=4.0",

@@ -1,0 +1,1 @@
+"""Our date formats, ahead of Django's locale ones (FORMAT_MODULE_PATH in settings)."""

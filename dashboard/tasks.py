@@ -1,0 +1,24 @@
+"""Celery tasks of the dashboard app: keeping the daily roll-up fresh (dashboard.services)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from celery import shared_task
+
+
+@shared_task(acks_late=True, soft_time_limit=240, time_limit=300)
+def dashboard_rollup_refresh(date_from: str | None = None, date_to: str | None = None) -> None:
+    """On the beat (settings.CELERY_BEAT_SCHEDULE["dashboard-rollup"]): recount yesterday, today,
+    recent gaps and changed days. With ``date_from``/``date_to`` (ISO dates, JSON-safe): recount
+    that range instead, e.g. after an import or a correction."""
+    # Safe to redeliver or overlap: whole days are recounted from the raw rows and replaced
+    # under a lock on their RollupDay rows, so a second run writes the same figures.
+    from dashboard.services import rollup_days_refresh, rollup_recent_refresh
+
+    if date_from is None and date_to is None:
+        rollup_recent_refresh()
+        return
+    first = dt.date.fromisoformat(date_from or date_to)
+    last = dt.date.fromisoformat(date_to or date_from)
+    rollup_days_refresh(days=(first + dt.timedelta(days=k) for k in range((last - first).days + 1)))
