@@ -9,8 +9,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
+from referrals.imports import IMPORT_COLUMNS, hospitals_import_csv
 from referrals.models import Hospital, HospitalStaffMembership, Referral, ReferralEvent, Specialty
-from referrals.services import IMPORT_COLUMNS, hospitals_import_csv
 
 
 @admin.register(Specialty)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from django.core.management import CommandError, call_command
 
+from referrals.imports import hospitals_import_csv
 from referrals.models import Hospital
-from referrals.services import hospitals_import_csv, specialties_ensure_defaults
+from referrals.services import specialties_ensure_defaults
 from tests.factories import AdminFactory
 from tests.referrals.factories import HospitalFactory
 

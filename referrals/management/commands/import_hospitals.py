@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from referrals.services import hospitals_import_csv
+from referrals.imports import hospitals_import_csv
 
 
 class Command(BaseCommand):
