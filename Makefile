@@ -9,7 +9,7 @@ PORT ?= 8000
 DEMO_PASSWORD ?= eyebridge-demo
 export DEMO_PASSWORD
 
-.PHONY: install run worker beat test test-fast test-long lint format bench load migrations-check backup restore clean ci
+.PHONY: install run worker beat test test-fast test-long lint typecheck format bench load migrations-check backup restore clean ci
 
 $(BIN)/.installed: requirements/base.txt requirements/dev.txt
 	test -x $(PYTHON) || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -27,10 +27,12 @@ run: install
 	$(PYTHON) manage.py seed_demo
 	@echo ""
 	@echo "EyeBridge is starting at http://$(HOST):$(PORT)/"
-	@echo "Demo logins (password: $(DEMO_PASSWORD)): chw, chw2 (health workers), pharmacist, hospital (hospital staff), publichealth (dashboard), admin"
+	@echo "Demo logins (password: $(DEMO_PASSWORD)): chw, chw2 (health workers), pharmacist, hospital (hospital staff), publichealth (dashboard), grader, grader2, grader3 (graders), admin"
 	@echo "API docs: http://$(HOST):$(PORT)/api/v1/docs/   Kiosk simulator: http://$(HOST):$(PORT)/pharmacy/kiosk-simulator/"
 	@echo "Press Ctrl-C to stop."
-	@trap 'kill 0' EXIT INT TERM; \
+	@# On Ctrl-C stop the three children and wait for them, then leave quietly: `kill 0` also
+	@# signalled make itself, which then reported a crash ("Segmentation fault") on the way out.
+	@trap 'trap - EXIT INT TERM; kill $$(jobs -p) 2>/dev/null; wait; exit 0' EXIT INT TERM; \
 	$(BIN)/celery -A config worker -Q inference,default -c 1 --loglevel=INFO & \
 	$(BIN)/celery -A config beat --loglevel=WARNING --schedule var/celerybeat-schedule & \
 	$(PYTHON) manage.py runserver $(HOST):$(PORT) --noreload
@@ -42,7 +44,8 @@ beat: install
 	$(BIN)/celery -A config beat --loglevel=INFO
 
 # The whole suite on real PostgreSQL and Redis (started by .ci/run in CI).
-test: install
+# The types first (mypy with django-stubs, well under a minute): CI fails on a type error too.
+test: install typecheck
 	$(BIN)/pytest -p no:cacheprovider --create-db -q
 
 test-long: install
@@ -51,6 +54,11 @@ test-long: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# mypy with django-stubs over the apps, bench/ and scripts/ (configured in pyproject.toml).
+typecheck: install
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff format .

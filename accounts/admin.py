@@ -1,7 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.http import StreamingHttpResponse
+from django.utils.translation import gettext_lazy as _
 
-from accounts.models import AdminAlert, OutboundMessage, User
+from accounts.audit_export import csv_rows
+from accounts.models import AdminAlert, AuditEvent, OutboundMessage, User
+from accounts.selectors import audit_events_with_ids
 
 
 @admin.register(User)
@@ -17,7 +21,7 @@ class UserAdmin(BaseUserAdmin):
     ]
     list_filter = ["role", "is_active", "is_staff", "preferred_language"]
     fieldsets = (
-        *BaseUserAdmin.fieldsets,
+        *(BaseUserAdmin.fieldsets or ()),
         ("EyeBridge", {"fields": ("role", "preferred_language")}),
     )
     add_fieldsets = (
@@ -39,12 +43,6 @@ class AdminAlertAdmin(admin.ModelAdmin):
     list_display = ["created_at", "kind", "object_ref", "resolved_at"]
     list_filter = ["kind", ("resolved_at", admin.EmptyFieldListFilter)]
     search_fields = ["object_ref", "message"]
-
-
-# --- audit trail -------------------------------------------------------------------------------
-from django.utils.translation import gettext_lazy as _  # noqa: E402
-
-from accounts.models import AuditEvent  # noqa: E402
 
 
 @admin.register(AuditEvent)
@@ -78,36 +76,32 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_per_page = 100
     show_full_result_count = False  # COUNT(*) over millions of rows on every page is wasted work
 
-    def get_readonly_fields(self, request, obj=None):  # noqa: ANN001, ANN201
+    def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
 
-    def has_add_permission(self, request) -> bool:  # noqa: ANN001
+    def has_add_permission(self, request) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+    def has_change_permission(self, request, obj=None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    def get_actions(self, request):  # noqa: ANN001, ANN201
+    def get_actions(self, request):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
 
     @admin.action(description=_("Export selected events as CSV"))
-    def export_csv(self, request, queryset):  # noqa: ANN001, ANN201
-        from django.http import StreamingHttpResponse
-
-        from accounts.audit_export import csv_rows
-
+    def export_csv(self, request, queryset):
         # The export is itself an access to the audit trail: the middleware's row for this request
         # records it as an export of these event ids.
         ids = list(queryset.values_list("id", flat=True)[:100_000])
         request.audit_action = "export"
         request.audit_object_ids = ids[:100]
         response = StreamingHttpResponse(
-            csv_rows(AuditEvent.objects.filter(id__in=ids).order_by("id")),
+            csv_rows(audit_events_with_ids(ids=ids)),
             content_type="text/csv; charset=utf-8",
         )
         response["Content-Disposition"] = 'attachment; filename="audit-events.csv"'

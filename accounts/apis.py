@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-from django.contrib.auth import authenticate
-from django.contrib.auth.signals import user_logged_in, user_login_failed
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from accounts.services import InvalidCredentials, OTPRequired, api_token_obtain
 
 
 class TokenObtainApi(APIView):
@@ -42,36 +41,21 @@ class TokenObtainApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(
-            request._request,
-            username=data.validated_data["username"],
-            password=data.validated_data["password"],
-        )
-        if user is None or not user.is_active:
+        try:
+            token = api_token_obtain(
+                request=request._request,
+                username=data.validated_data["username"],
+                password=data.validated_data["password"],
+                otp=data.validated_data.get("otp"),
+            )
+        except InvalidCredentials:
             return Response(
                 {"detail": "Wrong username or password.", "code": "invalid_credentials"},
                 status=status.HTTP_401_UNAUTHORIZED,
             )
-        from accounts.security import otp_required_for
-
-        if otp_required_for(user):
-            from django_otp import match_token
-
-            code = data.validated_data.get("otp")
-            if not code or match_token(user, code) is None:
-                # Counts as a failed sign-in for axes and the audit trail: the password alone
-                # must not be enough, nor a way to guess codes without limit.
-                user_login_failed.send(
-                    sender=__name__,
-                    credentials={"username": user.get_username()},
-                    request=request._request,
-                )
-                return Response(
-                    {"detail": "A valid two-factor code is required.", "code": "otp_required"},
-                    status=status.HTTP_401_UNAUTHORIZED,
-                )
-        # authenticate() alone sends no signal on success: send it, so the sign-in is audited and
-        # axes resets this username+IP's failure count.
-        user_logged_in.send(sender=user.__class__, request=request._request, user=user)
-        token, _ = Token.objects.get_or_create(user=user)
+        except OTPRequired:
+            return Response(
+                {"detail": "A valid two-factor code is required.", "code": "otp_required"},
+                status=status.HTTP_401_UNAUTHORIZED,
+            )
         return Response({"token": token.key})

@@ -7,5 +7,8 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self) -> None:
-        # Connects the sign-in receivers of the audit trail.
-        from accounts import audit  # noqa: F401
+        from accounts import audit
+
+        # Every app's audit_urls module, now that all apps are loaded; then the sign-in receivers.
+        audit.collect()
+        audit.connect_signals()

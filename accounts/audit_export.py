@@ -12,7 +12,7 @@ from accounts.audit import HASHED_FIELDS
 COLUMNS = ("id", *HASHED_FIELDS, "prev_hash", "hash")
 
 
-def _cell(value) -> str:  # noqa: ANN001
+def _cell(value) -> str:
     if isinstance(value, list | dict):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     if value is None:

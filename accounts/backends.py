@@ -12,7 +12,7 @@ class AxesHttpBackend(AxesStandaloneBackend):
     attacker, and axes cannot count it against an IP; it is passed on to the next backend instead
     of raising AxesBackendRequestParameterRequired."""
 
-    def authenticate(self, request, username=None, password=None, **kwargs):  # noqa: ANN001, ANN201
+    def authenticate(self, request, username=None, password=None, **kwargs):
         if request is None:
             return None
         return super().authenticate(request, username=username, password=password, **kwargs)

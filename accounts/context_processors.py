@@ -9,7 +9,7 @@ def roles(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
     signed_in = user is not None and user.is_authenticated
     role = getattr(user, "role", "") if signed_in else ""
-    is_admin = bool(signed_in and user.is_platform_admin)
+    is_admin = bool(signed_in and user is not None and user.is_platform_admin)
     return {
         # Public-health staff hold a dashboard.DashboardAccess row (reverse one-to-one).
         "can_see_dashboard": is_admin or bool(signed_in and hasattr(user, "dashboard_access")),
@@ -17,5 +17,6 @@ def roles(request: HttpRequest) -> dict:
         "is_health_worker": role == Role.HEALTH_WORKER,
         "is_pharmacist": role == Role.PHARMACIST,
         "is_hospital_staff": role == Role.HOSPITAL_STAFF,
+        "is_grader": role == Role.GRADER,
         "is_platform_admin": is_admin,
     }

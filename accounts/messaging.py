@@ -32,7 +32,7 @@ class SmsGatewayBackend(MessageBackend):
         import json
         import urllib.request
 
-        url = getattr(settings, "SMS_GATEWAY_URL", "")
+        url = settings.SMS_GATEWAY_URL
         if not url:
             raise RuntimeError("SMS_GATEWAY_URL is not configured")
         request = urllib.request.Request(  # noqa: S310 - the gateway URL is operator-configured
@@ -40,7 +40,7 @@ class SmsGatewayBackend(MessageBackend):
             data=json.dumps({"to": to, "text": body}).encode(),
             headers={
                 "Content-Type": "application/json",
-                "Authorization": f"Bearer {getattr(settings, 'SMS_GATEWAY_TOKEN', '')}",
+                "Authorization": f"Bearer {settings.SMS_GATEWAY_TOKEN}",
             },
         )
         urllib.request.urlopen(request, timeout=10).close()  # noqa: S310

@@ -10,13 +10,14 @@ class Role(models.TextChoices):
     HEALTH_WORKER = "health_worker", _("Health worker")
     PHARMACIST = "pharmacist", _("Pharmacist")
     HOSPITAL_STAFF = "hospital_staff", _("Hospital staff")
+    GRADER = "grader", _("Grader")
     ADMIN = "admin", _("Administrator")
 
 
 class User(AbstractUser):
     """A person who signs in. The role says which portal they use; the membership in the role's
-    app (screening.SiteMembership, pharmacy.PharmacistMembership, referrals.HospitalStaffMembership)
-    says which organisation's data they see."""
+    app (screening.SiteMembership, pharmacy.PharmacistMembership, referrals.HospitalStaffMembership,
+    grading.GraderMembership) says which organisation's data they see."""
 
     role = models.CharField(_("role"), max_length=20, choices=Role.choices, blank=True)
     preferred_language = models.CharField(
@@ -157,11 +158,10 @@ class AuditChainHead(models.Model):
 
     On PostgreSQL an append is one statement that advances this row (an upsert, so the row lock
     is taken on its newest version even by a writer that waited for it) and inserts the event with
-    the hashes it returned: one round trip where a lock, a read and an insert in a transaction
-    took five. Concurrent writers queue on this row's lock exactly as they queued on the advisory
-    lock before, so the chain cannot fork. The row is a cache of the chain, not part of it:
-    ``verify_audit_chain`` reads only the events, so tampering with this row shows up as a break
-    at the next event."""
+    the hashes it returned: one round trip, not a lock, a read and an insert in a transaction.
+    Concurrent writers queue on this row's lock, so the chain cannot fork. The row is a cache of
+    the chain, not part of it: ``verify_audit_chain`` reads only the events, so tampering with
+    this row shows up as a break at the next event."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     prev_hash = models.CharField(max_length=64)

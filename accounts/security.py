@@ -29,7 +29,7 @@ class RequestSizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        limit = getattr(settings, "REQUEST_MAX_BYTES", 2 * settings.UPLOAD_MAX_BYTES + 1024 * 1024)
+        limit = settings.REQUEST_MAX_BYTES
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -75,7 +75,7 @@ class SessionTimeoutMiddleware:
         return self.get_response(request)
 
 
-def otp_required_for(user) -> bool:  # noqa: ANN001
+def otp_required_for(user) -> bool:
     """True for a user whose role is in OTP_REQUIRED_ROLES and who has a confirmed device.
 
     Enrolment is offered, not forced: a pharmacist without a device signs in with the password
@@ -93,7 +93,7 @@ def otp_required_for(user) -> bool:  # noqa: ANN001
     return in_role and user_has_device(user, confirmed=True)
 
 
-def otp_available_for(user) -> bool:  # noqa: ANN001
+def otp_available_for(user) -> bool:
     roles = set(settings.OTP_REQUIRED_ROLES)
     return bool(user.is_authenticated and (user.role in roles or user.is_platform_admin))
 
@@ -144,7 +144,7 @@ class OTPRequiredMiddleware:
 
 
 def _tile_source() -> str:
-    url = getattr(settings, "MAP_TILE_URL", "") or getattr(settings, "REFERRAL_MAP_TILE_URL", "")
+    url = settings.REFERRAL_MAP_TILE_URL
     if not url:
         return ""
     parts = urlsplit(url.replace("{s}", "*"))
@@ -205,11 +205,12 @@ class SecurityHeadersMiddleware:
 
 def lockout_response(
     request: HttpRequest, original_response=None, credentials=None
-) -> HttpResponse:  # noqa: ANN001
+) -> HttpResponse:
     """django-axes' lockout answer: 429, JSON for the API, a page for the portal."""
     from django.shortcuts import render
 
     minutes = max(1, round(settings.AXES_COOLOFF_TIME * 60))
+    response: HttpResponse
     if request.path.startswith("/api/"):
         response = JsonResponse(
             {

@@ -11,10 +11,18 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import Role
+from accounts.security import otp_available_for
+from accounts.services import (
+    otp_token_verify,
+    totp_device_confirm,
+    totp_device_start,
+    user_language_update,
+)
+from config.http import AuthenticatedRequest
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedRequest) -> HttpResponse:
     """Send each role to its own portal."""
     role = request.user.role
     if role == Role.HEALTH_WORKER:
@@ -23,6 +31,8 @@ def home(request: HttpRequest) -> HttpResponse:
         return redirect("pharmacy:queue")
     if role == Role.HOSPITAL_STAFF:
         return redirect("referrals:inbox")
+    if role == Role.GRADER:
+        return redirect("grading:queue")
     if hasattr(request.user, "dashboard_access"):
         return redirect("dashboard:index")
     if request.user.is_platform_admin:
@@ -33,23 +43,23 @@ def home(request: HttpRequest) -> HttpResponse:
 # The language a visitor picked on the sign-in page, kept in the (anonymous) session, which
 # login() carries over to the signed-in one.
 LOGIN_LANGUAGE_SESSION_KEY = "login_language"
+PICKABLE_LANGUAGES = {"ko", "en"}
 
 
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
 
-    def form_valid(self, form) -> HttpResponse:  # noqa: ANN001
+    def form_valid(self, form) -> HttpResponse:
         response = super().form_valid(form)
         # A language picked on this page is the user's choice: it becomes their saved language
         # (which otherwise wins over the cookie at every request). Only an explicit pick counts,
         # so a browser's default never overwrites a saved English or Korean.
         language = self.request.session.pop(LOGIN_LANGUAGE_SESSION_KEY, None)
         user = form.get_user()
-        if language in {"ko", "en"}:
+        if language in PICKABLE_LANGUAGES:
             if user.preferred_language != language:
-                type(user).objects.filter(pk=user.pk).update(preferred_language=language)
-                user.preferred_language = language
+                user_language_update(user=user, language=language)
             response.set_cookie("django_language", language, samesite="Lax")
         return response
 
@@ -58,13 +68,10 @@ class LoginView(auth_views.LoginView):
 def set_language(request: HttpRequest) -> HttpResponse:
     """Switch the language and, for a signed-in user, remember it on their account."""
     language = request.POST.get("language", "")
-    if language not in {"ko", "en"}:
+    if language not in PICKABLE_LANGUAGES:
         language = "ko"
     if request.user.is_authenticated:
-        # request.user is a SimpleLazyObject: type(request.user) is not the model class.
-        request.user._meta.model.objects.filter(pk=request.user.pk).update(
-            preferred_language=language
-        )
+        user_language_update(user=request.user, language=language)
     else:
         request.session[LOGIN_LANGUAGE_SESSION_KEY] = language
     translation.activate(language)
@@ -76,7 +83,6 @@ def set_language(request: HttpRequest) -> HttpResponse:
     return response
 
 
-# --- two-factor (TOTP) -------------------------------------------------------------------------
 def _qr_svg(data: str) -> str:
     """The otpauth URI as an inline SVG QR code (no image request, no third-party service)."""
     import qrcode
@@ -98,7 +104,7 @@ def _safe_next(request: HttpRequest, value: str | None) -> str:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def otp_setup(request: HttpRequest) -> HttpResponse:
+def otp_setup(request: AuthenticatedRequest) -> HttpResponse:
     """Enrol a TOTP authenticator: show the otpauth URI and its QR code, confirm with a code.
 
     Offered to the roles in OTP_REQUIRED_ROLES. Once a device is confirmed, every later sign-in
@@ -106,23 +112,16 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
     in the admin, so a stolen password alone can never swap the authenticator."""
     from django_otp import login as otp_login
     from django_otp import user_has_device
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    from accounts.security import otp_available_for
 
     if not otp_available_for(request.user):
         return render(request, "accounts/no_role.html", status=403)
     if user_has_device(request.user, confirmed=True):
         return render(request, "accounts/otp_setup.html", {"enrolled": True})
-    device = TOTPDevice.objects.filter(user=request.user, confirmed=False).first()
-    if device is None:
-        device = TOTPDevice.objects.create(user=request.user, name="default", confirmed=False)
+    device = totp_device_start(user=request.user)
     error = ""
     if request.method == "POST":
         token = request.POST.get("token", "").strip()[:16]
-        if token.isdigit() and device.verify_token(token):
-            device.confirmed = True
-            device.save(update_fields=["confirmed"])
+        if totp_device_confirm(device=device, token=token):
             otp_login(request, device)
             messages.success(request, _("Two-factor authentication is on."))
             return redirect("home")
@@ -138,32 +137,20 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def otp_verify(request: HttpRequest) -> HttpResponse:
+def otp_verify(request: AuthenticatedRequest) -> HttpResponse:
     """The second step after the password, for users with a confirmed device."""
     from django_otp import login as otp_login
-    from django_otp import match_token
-
-    from accounts.audit import audit_record
 
     next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
-    if request.user.is_verified():
+    if request.user.is_verified():  # type: ignore[attr-defined]  # added by OTPMiddleware
         return redirect(next_url)
     error = ""
     if request.method == "POST":
         token = request.POST.get("token", "").strip()[:16]
-        device = match_token(request.user, token) if token.isdigit() else None
+        device = otp_token_verify(request=request, user=request.user, token=token)
         if device is not None:
             otp_login(request, device)
             return redirect(next_url)
-        audit_record(
-            action="login_failed",
-            user=request.user,
-            object_type="user",
-            object_ids=[request.user.pk],
-            request=request,
-            url_name="accounts:otp_verify",
-            extra={"stage": "otp"},
-        )
         error = _("That code is not right. Try the code your authenticator shows now.")
     return render(
         request,

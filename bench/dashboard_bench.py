@@ -217,7 +217,7 @@ def build(n: int, rng: random.Random) -> None:  # noqa: C901, PLR0915 - one line
             elif r < 0.92:
                 path.append(("cancelled", rng.uniform(1, 48)))
             status = path[-1][0]
-            fields = {}
+            fields: dict[str, dt.datetime | str] = {}
             if status in ("accepted", "attended", "no_show", "completed"):
                 fields["appointment_at"] = t + dt.timedelta(days=10)
             if status == "completed":
@@ -325,9 +325,9 @@ def build(n: int, rng: random.Random) -> None:  # noqa: C901, PLR0915 - one line
             ]
         )
         pharmacy_for = {site.pk: p for site, p in zip(sites, pharmacies, strict=True)}
-        kiosks_for = {}
-        for k in kiosks:
-            kiosks_for.setdefault(k.pharmacy_id, []).append(k)
+        kiosks_for: dict[int, list[Kiosk]] = {}
+        for kiosk in kiosks:
+            kiosks_for.setdefault(kiosk.pharmacy_id, []).append(kiosk)
         medication = [
             s for s, (triage, _e) in zip(saved, plans, strict=True) if triage == "medication"
         ]
@@ -414,8 +414,8 @@ def main() -> None:
 
     from accounts.models import Role, User
     from dashboard import selectors
-    from dashboard.filters import DashboardFilters
-    from dashboard.selectors import DashboardScope, dashboard_data
+    from dashboard.scope import DashboardFilters, DashboardScope
+    from dashboard.selectors import dashboard_data
     from dashboard.services import rollup_days_refresh
     from screening.models import Screening, Site
 
@@ -460,7 +460,7 @@ def main() -> None:
     admin, _ = User.objects.get_or_create(username="bench-admin", defaults={"role": Role.ADMIN})
     client = Client()
     client.force_login(admin)
-    site = Site.objects.order_by("pk").first()
+    site = Site.objects.order_by("pk")[0]
     year = {"date_from": (today - dt.timedelta(days=364)).isoformat(), "date_to": today.isoformat()}
     cases = [
         ("default (last 84 days, all sites)", {}),

@@ -65,7 +65,7 @@ if "locust" in sys.modules or os.environ.get("BENCH_DATA"):
             _counter["users"] += 1
             self.auth = {"Authorization": f"Kiosk {kiosk_id}:{secret}"}
 
-        def _post(self, path: str, name: str, body: dict, expect: int, **headers: str):  # noqa: ANN202
+        def _post(self, path: str, name: str, body: dict, expect: int, **headers: str):
             with self.client.post(
                 path, json=body, headers={**self.auth, **headers}, name=name, catch_response=True
             ) as response:
@@ -114,7 +114,7 @@ if "locust" in sys.modules or os.environ.get("BENCH_DATA"):
             )
 
     @events.quitting.add_listener
-    def _dump_stats(environment, **kwargs) -> None:  # noqa: ANN001, ANN003
+    def _dump_stats(environment, **kwargs) -> None:
         rows = locust_rows(environment)
         rows[-1]["errors"] = sorted({str(e.error) for e in environment.stats.errors.values()})[:5]
         Path(os.environ["BENCH_OUT"]).write_text(
@@ -229,6 +229,7 @@ def build(n_codes: int, n_kiosks: int) -> dict:
             site=site, patient=patient, health_worker=worker, status="completed", triage="normal"
         )
         now = timezone.now()
+        pickup_expires_at = now + dt.timedelta(days=3)
         prescriptions = Prescription.objects.bulk_create(
             Prescription(
                 pharmacy=pharmacy,
@@ -239,7 +240,7 @@ def build(n_codes: int, n_kiosks: int) -> dict:
                 decided_by=pharmacist,
                 decided_at=now,
                 counselling=counselling,
-                pickup_expires_at=now + dt.timedelta(days=3),
+                pickup_expires_at=pickup_expires_at,
             )
             for _ in range(n_codes)
         )
@@ -257,7 +258,7 @@ def build(n_codes: int, n_kiosks: int) -> dict:
                     prescription=p,
                     salt=salt,
                     code_hash=codes.code_hash(code),
-                    expires_at=p.pickup_expires_at,
+                    expires_at=pickup_expires_at,
                 )
             )
         DispenseCode.objects.bulk_create(rows)

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,8 +64,9 @@ def main() -> None:
     from django.core.files.uploadedfile import SimpleUploadedFile
     from skimage import data
 
+    from accounts.models import User
     from config.celery import app
-    from screening.models import Screening
+    from screening.models import Patient, Screening
     from screening.services import screening_submit
     from tests.factories import HealthWorkerFactory, PatientFactory
 
@@ -76,8 +78,8 @@ def main() -> None:
                 pass
 
     photo = cv2.imencode(".jpg", cv2.cvtColor(data.retina(), cv2.COLOR_RGB2BGR))[1].tobytes()
-    hw = HealthWorkerFactory(username="bench-hw")
-    patient = PatientFactory(site=hw.site_membership.site)
+    hw = cast(User, HealthWorkerFactory(username="bench-hw"))
+    patient = cast(Patient, PatientFactory(site=hw.site_membership.site))
     # Downstream apps' tasks go to the default queue; this worker serves only inference, so the
     # figure is the screening pipeline's own.
     log = open(Path(media) / "worker.log", "wb")  # noqa: SIM115

@@ -23,7 +23,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     return drf_exception_handler(exc, context)
 
 
-def not_found_handler(request, exception=None):  # noqa: ANN001, ANN201
+def not_found_handler(request, exception=None):
     """handler404: an /api/ URL that matches no pattern (e.g. a negative id, which the `int`
     converter refuses) answers JSON like every other API error, not the portal's HTML page."""
     from django.http import JsonResponse

@@ -139,6 +139,6 @@ def collection_bundle(
     return Bundle.model_validate(bundle)
 
 
-def to_json(bundle) -> dict:  # noqa: ANN001 - a fhir.resources Bundle
+def to_json(bundle) -> dict:
     """The Bundle as JSON-ready data (FHIR names, no empty elements)."""
     return bundle.model_dump(mode="json", by_alias=True, exclude_none=True)

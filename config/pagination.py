@@ -6,9 +6,9 @@ from rest_framework.pagination import LimitOffsetPagination
 
 
 class Pagination(LimitOffsetPagination):
-    """LimitOffsetPagination with a ceiling on ``limit``. Without one, a ``?limit=`` past
-    PostgreSQL's bigint reached the database and was a 500 (the 1,000-example API fuzzing,
-    docs/reliability.md); a larger limit is now read as the maximum, as DRF does for any cutoff.
+    """LimitOffsetPagination with a ceiling on ``limit``: a ``?limit=`` past PostgreSQL's bigint
+    must never reach the database (docs/reliability.md, API fuzzing); a larger limit is read as
+    the maximum, as DRF does for any cutoff.
     Offsets need no ceiling: DRF answers an empty page for an offset past the count before it
     queries the rows."""
 

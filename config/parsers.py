@@ -54,9 +54,9 @@ def _depth(value: Any, limit: int) -> int:
 
 
 class StrictJSONParser(JSONParser):
-    def parse(self, stream, media_type=None, parser_context=None):  # noqa: ANN001, ANN201
-        limit = getattr(settings, "API_JSON_MAX_BYTES", settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
-        max_depth = getattr(settings, "API_JSON_MAX_DEPTH", 32)
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.API_JSON_MAX_BYTES
+        max_depth = settings.API_JSON_MAX_DEPTH
         if stream is None:
             raise ParseError("JSON parse error - empty body.")
         raw = stream.read(limit + 1)

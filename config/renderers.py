@@ -26,7 +26,7 @@ class FhirJSONRenderer(JSONRenderer):
     media_type = FHIR_MEDIA_TYPE
     format = "fhir"
 
-    def render(self, data, accepted_media_type=None, renderer_context=None):  # noqa: ANN001, ANN201
+    def render(self, data, accepted_media_type=None, renderer_context=None):
         response = (renderer_context or {}).get("response")
         # Response.rendered_content has set the renderer's bare media type just before calling
         # us; a view that chose its own content type keeps it.

@@ -4,12 +4,14 @@ unambiguous and `check --deploy` (which runs drf-spectacular's schema check) has
 from __future__ import annotations
 
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse
 
 from config.renderers import FHIR_MEDIA_TYPE
 
 
 class AutoSchema(BaseAutoSchema):
-    def get_serializer_name(self, serializer, direction):  # noqa: ANN001, ANN201
+    def get_serializer_name(self, serializer, direction):
         # HackSoft style nests `InputSerializer` / `OutputSerializer` in each API view: name them
         # after the view (PatientListCreateApi.InputSerializer -> PatientListCreateInput), or all
         # of them would be one "Input" component.
@@ -49,8 +51,15 @@ ERROR_TEXT = {
 }
 
 
-def document_errors(result: dict, generator, request, public: bool) -> dict:  # noqa: ANN001, ARG001
-    """Postprocessing hook (found by the API fuzzing, docs/reliability.md "API fuzzing"): document
+def error_response(description: str) -> OpenApiResponse:
+    """A status particular to one operation (a 409 conflict, a 429). The statuses every operation
+    shares (400, 401, 403, 404, 415) are not declared by the views: `document_errors` adds them,
+    and gives every 4xx the one `Error` body."""
+    return OpenApiResponse(OpenApiTypes.OBJECT, description=description)
+
+
+def document_errors(result: dict, generator, request, public: bool) -> dict:  # noqa: ARG001
+    """Postprocessing hook (see docs/reliability.md, "API fuzzing"): document
     the error statuses every operation can answer, with one accurate body schema. 400 where the
     operation takes parameters or a body; 401 and 403 where it needs credentials; 404 where the
     path names an object (and for an id the URL converter rejects, which config/urls.py answers
@@ -67,7 +76,7 @@ def document_errors(result: dict, generator, request, public: bool) -> dict:  # 
                 wanted.add(400)
             if operation.get("requestBody"):
                 # DRF answers 415 when no parser takes the body, e.g. a multipart body whose
-                # boundary does not parse (found by the 1,000-example fuzzing run).
+                # boundary does not parse.
                 wanted.add(415)
             security = operation.get("security", result.get("security", []))
             if security and {} not in security:

@@ -8,6 +8,7 @@ from accounts import views as account_views
 api_v1 = [
     path("", include("accounts.api_urls")),
     path("", include("screening.api_urls")),
+    path("", include("grading.api_urls")),
     path("", include("pharmacy.api_urls")),
     path("", include("referrals.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -21,6 +22,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("screening/", include("screening.urls")),
+    path("grading/", include("grading.urls")),
     path("pharmacy/", include("pharmacy.urls")),
     path("referrals/", include("referrals.urls")),
     path("dashboard/", include("dashboard.urls")),

@@ -1,18 +1,48 @@
 """Server-side SVG charts (no chart library, no JavaScript, no CDN).
 
-Geometry is computed from already-aggregated numbers (a few hundred points at most), then drawn
-as an accessible figure: ``role="img"`` with ``<title>``/``<desc>``, a ``<title>`` per bar as a
-tooltip, and the same numbers as a table in a ``<details>`` for screen readers and keyboard users.
+Geometry is computed here from already-aggregated numbers (a few hundred points at most); the
+templates in dashboard/templates/dashboard/charts/ draw it as an accessible figure: ``role="img"``
+with ``<title>``/``<desc>``, a ``<title>`` per bar as a tooltip, and the same numbers as a table in
+a ``<details>`` for screen readers and keyboard users. The templates escape every text.
+
+Each chart is drawn twice: wide (720 units, scaled to a desktop card) and narrow (360 units, about
+a phone's card in CSS pixels, so that its 12-unit text reads at about 12 px); dashboard.css shows
+one of the two. A viewBox scales text with the drawing, so one drawing cannot serve both: the
+wide one shrunk to a phone draws 6 px text, and kept wide it needs a sideways scroll that hides
+today's bar.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, replace
+from typing import Any
 
-from django.utils.html import format_html
-from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext_lazy
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString
+
+WIDE = 720
+NARROW = 360
+NARROW_HEIGHT = 200
+FONT = 12  # .tick, .label and .value in dashboard.css, in SVG units
+FUNNEL_FONT = 13  # .funnel-label
+LABEL_GAP = 6
+
+
+def text_width(text: str, font_size: float = FONT) -> float:
+    """A generous estimate of the drawn width of ``text`` (the server has no font metrics): 1 em
+    for Hangul and other wide characters, 0.62 em for the rest (digits are about 0.6 em)."""
+    return sum(font_size * (1.0 if unicodedata.east_asian_width(c) in "WF" else 0.62) for c in text)
+
+
+def fit_text(text: str, room: float, font_size: float = FONT) -> str:
+    """``text``, or as much of its start as fits ``room`` followed by an ellipsis."""
+    if text_width(text, font_size) <= room:
+        return text
+    while text and text_width(text + "…", font_size) > room:
+        text = text[:-1]
+    return text.rstrip() + "…"
 
 
 @dataclass(frozen=True)
@@ -25,6 +55,12 @@ class Bar:
     value: int | float
     show_label: bool = True
     text: str = ""
+    # Where the label is drawn (text-anchor: start, middle or end) and what it reads when the
+    # full label does not fit (the tooltip and the table keep the full label).
+    label_x: float = 0
+    label_y: float = 0
+    anchor: str = "start"
+    caption: str = ""
 
     @property
     def cx(self) -> float:
@@ -37,6 +73,15 @@ class Bar:
     @property
     def right(self) -> float:
         return round(self.x + self.width, 2)
+
+    @property
+    def text_x(self) -> float:
+        """Where the text after a horizontal bar starts."""
+        return round(self.x + self.width + 6, 2)
+
+    @property
+    def shown(self) -> str:
+        return self.caption or self.label
 
 
 def _nice_max(value: float) -> float:
@@ -51,6 +96,43 @@ def _nice_max(value: float) -> float:
     return 10 ** (exponent + 1)  # pragma: no cover - the loop always returns
 
 
+def _place_labels(bars: list[Bar], every: int, width: int, *, from_end: bool) -> list[Bar]:
+    """Label every ``every``-th bar: counted from the first bar, at its left edge (wide), or from
+    the last one, today's, centred under it (``from_end``). A label that would stick out of the
+    chart is moved inside, anchored to the edge; where a label then overlaps a moved one, the
+    next bar is tried instead. The others keep the spacing ``every`` gives them."""
+    placed = list(bars)
+    step = -1 if from_end else 1
+    order = range(len(bars) - 1, -1, -1) if from_end else range(len(bars))
+    due = order[0] if bars else 0  # the next bar to label
+    previous: tuple[float, float, bool] | None = None  # start, end, moved: the last one placed
+    for i in order:
+        if (i - due) * step < 0:
+            continue
+        bar, w = bars[i], text_width(bars[i].label)
+        x, anchor = (bar.cx, "middle") if from_end else (bar.x, "start")
+        start = x - w / 2 if from_end else x
+        moved = True
+        if start + w > width:
+            start, x, anchor = width - w, width, "end"
+        elif start < 0:
+            start, x, anchor = 0, 0, "start"
+        else:
+            moved = False
+        if previous is not None and (moved or previous[2]):
+            if from_end:
+                overlaps = start + w + LABEL_GAP > previous[0]
+            else:
+                overlaps = start < previous[1] + LABEL_GAP
+            if overlaps:
+                due = i + step
+                continue
+        previous = (start, start + w, moved)
+        placed[i] = replace(bar, show_label=True, label_x=round(x, 2), anchor=anchor)
+        due = i + step * every
+    return placed
+
+
 @dataclass(frozen=True)
 class ColumnChart:
     width: int
@@ -63,15 +145,29 @@ class ColumnChart:
 
 
 def column_chart(
-    points: list[tuple[str, int]], *, width: int = 720, height: int = 220, max_labels: int = 12
+    points: list[tuple[str, int]],
+    *,
+    width: int = WIDE,
+    height: int = 220,
+    max_labels: int = 12,
+    narrow: bool = False,
 ) -> ColumnChart:
-    """Vertical bars, one per point (per day or per week), with about ``max_labels`` x labels."""
-    left, right, top, bottom = 44, 8, 10, height - 28
-    plot_w, plot_h = width - left - right, bottom - top
+    """Vertical bars, one per point (per day or per week), with at most ``max_labels`` x labels.
+
+    ``narrow``: the y axis only as wide as its numbers, and the x labels as many as fit side by
+    side, counted from the last bar so that today's is labelled."""
     top_value = _nice_max(max((v for _, v in points), default=0))
+    left = 44
+    if narrow:
+        left = max(24, math.ceil(text_width(str(round(top_value)))) + 8)
+    right, top, bottom = 8, 10, height - 28
+    plot_w, plot_h = width - left - right, bottom - top
     slot = plot_w / max(len(points), 1)
     gap = min(2.0, slot * 0.2)
     every = max(1, math.ceil(len(points) / max_labels))
+    if narrow:
+        widest = max((text_width(label) for label, _ in points), default=0)
+        every = max(every, math.ceil((widest + LABEL_GAP) / slot))
     bars = []
     for i, (label, value) in enumerate(points):
         h = plot_h * value / top_value
@@ -83,9 +179,10 @@ def column_chart(
                 height=round(h, 2),
                 label=label,
                 value=value,
-                show_label=i % every == 0,
+                show_label=False,
             )
         )
+    bars = _place_labels(bars, every, width, from_end=narrow)
     ticks = [(round(bottom - plot_h * f, 2), round(top_value * f)) for f in (0, 0.5, 1)]
     return ColumnChart(width, height, left, bottom, top, bars, ticks)
 
@@ -101,33 +198,51 @@ class BarList:
 def bar_list(
     rows: list[tuple[str, float | None, str]],
     *,
-    width: int = 720,
+    width: int = WIDE,
     row_h: int = 26,
     label_width: int = 260,
+    narrow: bool = False,
 ) -> BarList:
-    """Horizontal bars for shares in [0, 1]: (label, share or None, text shown after the bar)."""
-    plot_w = width - label_width - 90
+    """Horizontal bars for shares in [0, 1]: (label, share or None, text shown after the bar).
+
+    Wide: the label left of its bar. ``narrow``: the label on its own line above its bar, and
+    shortened with an ellipsis if even the whole width is too little."""
+    if narrow:
+        row_h, label_width = 42, 0
+        plot_w = width - max((text_width(text) for _, _, text in rows), default=0) - 12
+    else:
+        plot_w = width - label_width - 90
     bars = []
     for i, (label, share, text) in enumerate(rows):
         w = plot_w * max(0.0, min(1.0, share or 0.0))
+        y = i * row_h + (20 if narrow else 4)
+        height = 16 if narrow else row_h - 8
         bars.append(
             Bar(
                 x=label_width,
-                y=i * row_h + 4,
+                y=y,
                 width=round(w, 2),
-                height=row_h - 8,
+                height=height,
                 label=label,
                 value=share or 0.0,
                 text=text,
+                label_x=0 if narrow else label_width - 6,
+                label_y=i * row_h + 9 if narrow else round(y + height / 2, 2),
+                anchor="start" if narrow else "end",
+                caption=fit_text(label, width) if narrow else "",
             )
         )
     return BarList(width, max(row_h * len(rows), row_h), label_width, bars)
 
 
-def funnel(rows: list[tuple[str, int]], *, width: int = 720, row_h: int = 40) -> BarList:
-    """Centred bars whose width is each step's count relative to the first step."""
+def funnel(
+    rows: list[tuple[str, int]], *, width: int = WIDE, row_h: int = 40, narrow: bool = False
+) -> BarList:
+    """Centred bars whose width is each step's count relative to the first step, each with
+    "step: count" across it (shortened if the chart is too narrow for it)."""
+    if narrow:
+        row_h = 34
     first = max((rows[0][1] if rows else 0), 1)
-    label_width = 0
     plot_w = width - 20
     bars = []
     for i, (label, value) in enumerate(rows):
@@ -140,110 +255,85 @@ def funnel(rows: list[tuple[str, int]], *, width: int = 720, row_h: int = 40) ->
                 height=row_h - 4,
                 label=label,
                 value=value,
+                caption=fit_text(f"{label}: {value}", width - 8, FUNNEL_FONT),
             )
         )
-    return BarList(width, max(row_h * len(rows), row_h), label_width, bars)
-
-
-# --- rendering ------------------------------------------------------------------------------
-# Drawn in Python rather than with template loops: a year per day is 365 bars plus a 365-row
-# table, and the template engine spent ~150 ms of a 250 ms page on them (bench/dashboard_bench.py).
-# Every text goes through escape()/format_html().
-
-_TABLE_TOGGLE = gettext_lazy("Show as a table")
+    return BarList(width, max(row_h * len(rows), row_h), 0, bars)
 
 
 def _figure(
-    svg_body: str,
+    svg: str,
+    views: list[dict[str, Any]],
     *,
-    width: int,
-    height: int,
     chart_id: str,
     title: str,
     desc: str,
     table_head: list[str],
     table_rows: list[list[object]],
 ) -> SafeString:
-    head = "".join(format_html('<th scope="col">{}</th>', h) for h in table_head)
-    body = "".join(
-        format_html('<tr><th scope="row">{}</th>', row[0])
-        + "".join(format_html("<td>{}</td>", cell) for cell in row[1:])
-        + "</tr>"
-        for row in table_rows
+    """The figure around ``dashboard/charts/<svg>.svg``: the wide and the narrow drawing, each
+    with the title and description, and the same numbers as a table (first cell of a row: its
+    header). ``views``: the wide then the narrow drawing's width, height and the named values
+    that chart's template draws (as ``g``)."""
+    for view, (css, suffix) in zip(
+        views, [("chart-wide", ""), ("chart-narrow", "-narrow")], strict=True
+    ):
+        view.update(css=css, suffix=suffix)
+    return render_to_string(
+        "dashboard/charts/figure.html",
+        {
+            "svg": f"dashboard/charts/{svg}.svg",
+            "views": views,
+            "chart_id": chart_id,
+            "title": title,
+            "desc": desc,
+            "table_head": table_head,
+            "table_rows": [(row[0], row[1:]) for row in table_rows],
+        },
     )
-    return format_html(
-        # The scroll box keeps the SVG at least 560 px wide on a phone (text stays readable) and
-        # is focusable so that a keyboard can scroll it.
-        '<figure class="chart"><div class="chart-scroll" tabindex="0">'
-        '<svg viewBox="0 0 {w} {h}" role="img" aria-labelledby="{id}-title {id}-desc"'
-        ' preserveAspectRatio="xMidYMid meet"><title id="{id}-title">{title}</title>'
-        '<desc id="{id}-desc">{desc}</desc>{svg}</svg></div>'
-        '<details><summary>{toggle}</summary><table><caption class="sr-only">{title}</caption>'
-        "<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></details></figure>",
-        w=width,
-        h=height,
-        id=chart_id,
-        title=title,
-        desc=desc,
-        svg=mark_safe(svg_body),  # noqa: S308 - built with format_html
-        toggle=_TABLE_TOGGLE,
-        head=mark_safe(head),  # noqa: S308 - built with format_html
-        body=mark_safe(body),  # noqa: S308 - built with format_html
-    )
+
+
+def _column_view(chart: ColumnChart) -> dict[str, Any]:
+    return {
+        "width": chart.width,
+        "height": chart.height,
+        "ticks": chart.ticks,
+        "bars": chart.bars,
+        "plot_left": chart.plot_left,
+        "tick_x": chart.plot_left - 4,
+        "label_y": chart.plot_bottom + 16,
+    }
 
 
 def render_column_chart(
-    chart: ColumnChart, *, chart_id: str, title: str, desc: str, column_label: str, value_label: str
+    points: list[tuple[str, int]],
+    *,
+    chart_id: str,
+    title: str,
+    desc: str,
+    column_label: str,
+    value_label: str,
+    max_labels: int = 12,
 ) -> SafeString:
-    parts = [
-        format_html(
-            '<line x1="{}" x2="{}" y1="{}" y2="{}" class="grid"/>'
-            '<text x="{}" y="{}" class="tick" text-anchor="end" dominant-baseline="middle">{}</text>',
-            chart.plot_left,
-            chart.width,
-            y,
-            y,
-            chart.plot_left - 4,
-            y,
-            value,
-        )
-        for y, value in chart.ticks
-    ]
-    for bar in chart.bars:
-        parts.append(
-            format_html(
-                '<rect x="{}" y="{}" width="{}" height="{}" class="bar"><title>{}: {}</title></rect>',
-                bar.x,
-                bar.y,
-                bar.width,
-                bar.height,
-                bar.label,
-                bar.value,
-            )
-        )
-        if bar.show_label:
-            parts.append(
-                format_html(
-                    '<text x="{}" y="{}" class="tick">{}</text>',
-                    bar.x,
-                    chart.plot_bottom + 16,
-                    bar.label,
-                )
-            )
+    wide = column_chart(points, max_labels=max_labels)
+    narrow = column_chart(points, width=NARROW, height=NARROW_HEIGHT, narrow=True)
     return _figure(
-        "".join(parts),
-        width=chart.width,
-        height=chart.height,
+        "column",
+        [_column_view(wide), _column_view(narrow)],
         chart_id=chart_id,
         title=title,
         desc=desc,
         table_head=[column_label, value_label],
-        table_rows=[[bar.label, bar.value] for bar in chart.bars],
+        table_rows=[[bar.label, bar.value] for bar in wide.bars],
     )
 
 
+def _bars_view(chart: BarList) -> dict[str, Any]:
+    return {"width": chart.width, "height": chart.height, "bars": chart.bars}
+
+
 def render_bar_list(
-    chart: BarList,
+    rows: list[tuple[str, float | None, str]],
     *,
     chart_id: str,
     title: str,
@@ -252,30 +342,9 @@ def render_bar_list(
     table_head: list[str],
     table_rows: list[list[object]],
 ) -> SafeString:
-    parts = [
-        format_html(
-            '<text x="{}" y="{}" class="label" text-anchor="end" dominant-baseline="middle">{}</text>'
-            '<rect x="{}" y="{}" width="{}" height="{}" class="bar"><title>{}: {}</title></rect>'
-            '<text x="{}" y="{}" class="value" dominant-baseline="middle">{}</text>',
-            chart.label_width - 6,
-            bar.cy,
-            bar.label,
-            bar.x,
-            bar.y,
-            bar.width,
-            bar.height,
-            bar.label,
-            bar.text,
-            bar.right + 6,
-            bar.cy,
-            bar.text,
-        )
-        for bar in chart.bars
-    ]
     return _figure(
-        "".join(parts),
-        width=chart.width,
-        height=chart.height,
+        "bars",
+        [_bars_view(bar_list(rows)), _bars_view(bar_list(rows, width=NARROW, narrow=True))],
         chart_id=chart_id,
         title=title,
         desc=desc,
@@ -285,7 +354,7 @@ def render_bar_list(
 
 
 def render_funnel(
-    chart: BarList,
+    rows: list[tuple[str, int]],
     *,
     chart_id: str,
     title: str,
@@ -293,27 +362,12 @@ def render_funnel(
     table_head: list[str],
     table_rows: list[list[object]],
 ) -> SafeString:
-    parts = [
-        format_html(
-            '<rect x="{}" y="{}" width="{}" height="{}" class="funnel-step"><title>{}: {}</title></rect>'
-            '<text x="{}" y="{}" class="funnel-label" text-anchor="middle" dominant-baseline="middle">{}: {}</text>',
-            bar.x,
-            bar.y,
-            bar.width,
-            bar.height,
-            bar.label,
-            bar.value,
-            chart.width / 2,
-            bar.cy,
-            bar.label,
-            bar.value,
-        )
-        for bar in chart.bars
-    ]
+    views = [_bars_view(funnel(rows)), _bars_view(funnel(rows, width=NARROW, narrow=True))]
+    for view in views:
+        view["centre_x"] = view["width"] / 2
     return _figure(
-        "".join(parts),
-        width=chart.width,
-        height=chart.height,
+        "funnel",
+        views,
         chart_id=chart_id,
         title=title,
         desc=desc,

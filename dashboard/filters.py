@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config.errors import InvalidInput, NotFound
-from dashboard.selectors import DashboardScope, sites_for_scope
-from screening.models import Site
+from dashboard.scope import DashboardFilters, DashboardScope
+from dashboard.selectors import sites_for_scope
 
 # The default window when no dates are given: the last 12 weeks, today included.
 DEFAULT_DAYS = 84
@@ -24,23 +23,6 @@ DEFAULT_DAYS = 84
 MAX_DAYS = 731
 # No screening data can predate the platform; a year like 0001 is a typo, not a query.
 EARLIEST = dt.date(2000, 1, 1)
-
-
-@dataclass(frozen=True)
-class DashboardFilters:
-    date_from: dt.date
-    date_to: dt.date
-    site: Site | None = None
-    region: str = ""
-
-    def as_query(self) -> dict[str, str]:
-        """The filters as query-string values (for the CSV link and the form)."""
-        query = {"date_from": self.date_from.isoformat(), "date_to": self.date_to.isoformat()}
-        if self.site is not None:
-            query["site"] = str(self.site.pk)
-        if self.region:
-            query["region"] = self.region
-        return query
 
 
 def _parse_date(raw: str, *, field: str, label: str) -> dt.date | None:

@@ -1,9 +1,9 @@
 """Who may see the public-health dashboard, beyond platform admins.
 
-accounts.Role has no public-health role (and accounts is not ours to change), so access is a
-membership row, like screening.SiteMembership for health workers: a user with a DashboardAccess
-row sees the dashboard for the regions it lists (Site.region values), or for every region when
-the list is empty. Platform admins need no row. Everyone else gets a 403.
+accounts.Role has no public-health role, so access is a membership row, like
+screening.SiteMembership for health workers: a user with a DashboardAccess row sees the dashboard
+for the regions it lists (Site.region values), or for every region when the list is empty.
+Platform admins need no row. Everyone else gets a 403.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from referrals.models import ReferralStatus
 from screening.models import CLASS_CODES, Triage
 
 
@@ -76,8 +77,8 @@ class DailySiteStats(models.Model):
     """One site's dashboard figures for one local day, counted like dashboard.selectors counts
     raw rows: screenings (drafts left out) by the day they were created, and their images, eye
     results and referrals with them. Column names follow screening.Triage values and
-    screening.CLASS_CODES (dashboard.services.TRIAGE_FIELDS / POSITIVE_FIELDS; a test fails if
-    a value has no column)."""
+    screening.CLASS_CODES (TRIAGE_FIELDS / POSITIVE_FIELDS below; a test fails if a value has no
+    column)."""
 
     day = models.ForeignKey(
         RollupDay, on_delete=models.CASCADE, related_name="sites", db_column="day"
@@ -141,14 +142,14 @@ TRIAGE_FIELDS = {value: f"triage_{value}" for value in Triage.values}
 POSITIVE_FIELDS = {code: f"positive_{code.lower()}" for code in CLASS_CODES}
 REFERRAL_FIELDS = {
     "total": "referrals",
-    "cancelled": "referrals_cancelled",
+    ReferralStatus.CANCELLED: "referrals_cancelled",
     "open": "referrals_open",
-    "sent": "reached_sent",
-    "accepted": "reached_accepted",
-    "attended": "reached_attended",
-    "completed": "reached_completed",
-    "declined": "declined",
-    "no_show": "no_show",
+    ReferralStatus.SENT: "reached_sent",
+    ReferralStatus.ACCEPTED: "reached_accepted",
+    ReferralStatus.ATTENDED: "reached_attended",
+    ReferralStatus.COMPLETED: "reached_completed",
+    ReferralStatus.DECLINED: "declined",
+    ReferralStatus.NO_SHOW: "no_show",
 }
 COUNT_FIELDS = (
     "screenings",

@@ -22,7 +22,7 @@ FUNNEL_LABELS = {
     "completed": gettext_lazy("Completed"),
 }
 # Short triage names for the chart (the Triage labels are long sentences for the result page).
-TRIAGE_LABELS = {
+TRIAGE_LABELS: dict[str, object] = {
     Triage.NORMAL: gettext_lazy("Normal"),
     Triage.MEDICATION: gettext_lazy("Non-referable (medication)"),
     Triage.REFERABLE: gettext_lazy("Referable"),
@@ -31,24 +31,40 @@ TRIAGE_LABELS = {
 }
 
 
+# What a figure without data shows (a rate of nothing, a wait with no accepted referral).
+NO_DATA = "–"
+
+
 def percent(share: float | None) -> str:
     if share is None:
-        return "–"
+        return NO_DATA
     # Rounded first: number_format truncates (2/7 would read 28.5%).
     return formats.number_format(round(share * 100, 1), decimal_pos=1, use_l10n=True) + "%"
 
 
+def _one_decimal(value: float) -> str:
+    # + 0.0 turns the -0.0 of a rounded tiny negative into 0.0 (it would read "-0.0").
+    return formats.number_format(round(value, 1) + 0.0, decimal_pos=1, use_l10n=True)
+
+
 def duration_text(value: dt.timedelta | None) -> str:
+    """A wait with its unit: hours up to two days, then days. A wait of 0 is a value ("0.0
+    hours"); only None, no wait at all, is NO_DATA."""
     if value is None:
-        return "–"
+        return NO_DATA
     hours = value.total_seconds() / 3600
     if hours >= 48:
-        return _("%(n)s days") % {
-            "n": formats.number_format(round(hours / 24, 1), decimal_pos=1, use_l10n=True)
-        }
-    return _("%(n)s hours") % {
-        "n": formats.number_format(round(hours, 1), decimal_pos=1, use_l10n=True)
-    }
+        return _("%(n)s days") % {"n": _one_decimal(hours / 24)}
+    return _("%(n)s hours") % {"n": _one_decimal(hours)}
+
+
+def wait_texts(referrals: dict[str, Any]) -> tuple[str, str]:
+    """The median and the mean time to acceptance, as shown side by side: both NO_DATA when there
+    is no accepted referral, otherwise both values with their unit, never one of each."""
+    median, mean = referrals["median_to_accept"], referrals["mean_to_accept"]
+    if median is None or mean is None:
+        return NO_DATA, NO_DATA
+    return duration_text(median), duration_text(mean)
 
 
 def _day_labels(days: list[dt.date]) -> list[str]:
@@ -73,15 +89,16 @@ def page_context(data: DashboardData) -> dict[str, Any]:
         "data": data,
         "gradable_text": percent(data.gradable_rate),
         "day_chart": charts.render_column_chart(
-            charts.column_chart(days, max_labels=10),
+            days,
             chart_id="chart-day",
             title=_("Screenings per day"),
             desc=_("Number of screenings created on each day of the range."),
             column_label=_("Day"),
             value_label=_("Screenings"),
+            max_labels=10,
         ),
         "week_chart": charts.render_column_chart(
-            charts.column_chart(weeks, max_labels=10),
+            weeks,
             chart_id="chart-week",
             title=_("Screenings per week"),
             desc=_(
@@ -89,11 +106,10 @@ def page_context(data: DashboardData) -> dict[str, Any]:
             ),
             column_label=_("Week of"),
             value_label=_("Screenings"),
+            max_labels=10,
         ),
         "triage_chart": charts.render_bar_list(
-            charts.bar_list(
-                [(label, r.rate, f"{r.count} · {percent(r.rate)}") for label, r in triage]
-            ),
+            [(label, r.rate, f"{r.count} · {percent(r.rate)}") for label, r in triage],
             chart_id="chart-triage",
             title=_("Triage distribution"),
             desc=_("Share of triaged screenings in each triage outcome."),
@@ -102,9 +118,7 @@ def page_context(data: DashboardData) -> dict[str, Any]:
             table_rows=[[label, r.count, r.total, percent(r.rate)] for label, r in triage],
         ),
         "positive_chart": charts.render_bar_list(
-            charts.bar_list(
-                [(label, r.rate, f"{r.count} · {percent(r.rate)}") for label, r in positive]
-            ),
+            [(label, r.rate, f"{r.count} · {percent(r.rate)}") for label, r in positive],
             chart_id="chart-positive",
             title=_("Positive rate per class"),
             desc=_("Share of eye results whose findings include each class."),
@@ -114,23 +128,23 @@ def page_context(data: DashboardData) -> dict[str, Any]:
         ),
     }
     referrals = data.referrals
-    if referrals is not None:
-        steps = [(str(FUNNEL_LABELS[r.key]), r) for r in referrals["steps"]]
-        context.update(
-            funnel_chart=charts.render_funnel(
-                charts.funnel([(label, r.count) for label, r in steps]),
-                chart_id="funnel",
-                title=_("Referral funnel"),
-                desc=_(
-                    "Referrals of the screenings in the range, by the furthest step each reached: "
-                    "proposed, sent to a hospital, accepted, attended, completed."
-                ),
-                table_head=[_("Step"), _("Referrals"), _("Share of all referrals")],
-                table_rows=[[label, r.count, percent(r.rate)] for label, r in steps],
+    steps = [(str(FUNNEL_LABELS[r.key]), r) for r in referrals["steps"]]
+    median_text, mean_text = wait_texts(referrals)
+    context.update(
+        funnel_chart=charts.render_funnel(
+            [(label, r.count) for label, r in steps],
+            chart_id="funnel",
+            title=_("Referral funnel"),
+            desc=_(
+                "Referrals of the screenings in the range, by the furthest step each reached: "
+                "proposed, sent to a hospital, accepted, attended, completed."
             ),
-            median_text=duration_text(referrals["median_to_accept"]),
-            mean_text=duration_text(referrals["mean_to_accept"]),
-        )
+            table_head=[_("Step"), _("Referrals"), _("Share of all referrals")],
+            table_rows=[[label, r.count, percent(r.rate)] for label, r in steps],
+        ),
+        median_text=median_text,
+        mean_text=mean_text,
+    )
     return context
 
 
@@ -173,52 +187,50 @@ def csv_rows(data: DashboardData) -> list[list[Any]]:
         ["positive_rate", r.key, str(CLASS_NAMES[r.key]), r.count, r.total, _share(r.rate)]
         for r in data.positive
     ]
-    if data.referrals is not None:
-        ref = data.referrals
-        rows += [
-            ["referral_funnel", r.key, str(FUNNEL_LABELS[r.key]), r.count, r.total, _share(r.rate)]
-            for r in ref["steps"]
-        ]
-        rows += [
-            [
-                "referral_other",
-                "declined",
-                _("Declined at least once"),
-                ref["declined"],
-                ref["total"],
-                "",
-            ],
-            ["referral_other", "no_show", _("Did not attend"), ref["no_show"], ref["total"], ""],
-            ["referral_other", "cancelled", _("Cancelled"), ref["cancelled"], ref["total"], ""],
-            ["referral_other", "open", _("Still open"), ref["open"], ref["total"], ""],
-            [
-                "time_to_acceptance",
-                "median_hours",
-                _("Median time to acceptance (hours)"),
-                _hours(ref["median_to_accept"]),
-                "",
-                "",
-            ],
-            [
-                "time_to_acceptance",
-                "mean_hours",
-                _("Mean time to acceptance (hours)"),
-                _hours(ref["mean_to_accept"]),
-                "",
-                "",
-            ],
-        ]
-    if data.pharmacy is not None:
-        ph = data.pharmacy
-        rows.append(
-            ["kiosk_stock", "total", _("Boxes in stock (unexpired)"), ph["stock_boxes"], "", ""]
-        )
-        rows += [["dispenses", status, "", n, "", ""] for status, n in ph["dispenses"].items()]
-        for kiosk in ph["kiosks"]:
-            label = f"{kiosk.name} ({kiosk.pharmacy.name})"
-            rows.append(["kiosk_stock", kiosk.kiosk_id, label, kiosk.stock, "", ""])
-            rows.append(["kiosk_dispensed", kiosk.kiosk_id, label, kiosk.dispensed, "", ""])
-            rows.append(["kiosk_failed", kiosk.kiosk_id, label, kiosk.failed, "", ""])
+    ref = data.referrals
+    rows += [
+        ["referral_funnel", r.key, str(FUNNEL_LABELS[r.key]), r.count, r.total, _share(r.rate)]
+        for r in ref["steps"]
+    ]
+    rows += [
+        [
+            "referral_other",
+            "declined",
+            _("Declined at least once"),
+            ref["declined"],
+            ref["total"],
+            "",
+        ],
+        ["referral_other", "no_show", _("Did not attend"), ref["no_show"], ref["total"], ""],
+        ["referral_other", "cancelled", _("Cancelled"), ref["cancelled"], ref["total"], ""],
+        ["referral_other", "open", _("Still open"), ref["open"], ref["total"], ""],
+        [
+            "time_to_acceptance",
+            "median_hours",
+            _("Median time to acceptance (hours)"),
+            _hours(ref["median_to_accept"]),
+            "",
+            "",
+        ],
+        [
+            "time_to_acceptance",
+            "mean_hours",
+            _("Mean time to acceptance (hours)"),
+            _hours(ref["mean_to_accept"]),
+            "",
+            "",
+        ],
+    ]
+    ph = data.pharmacy
+    rows.append(
+        ["kiosk_stock", "total", _("Boxes in stock (unexpired)"), ph["stock_boxes"], "", ""]
+    )
+    rows += [["dispenses", status, "", n, "", ""] for status, n in ph["dispenses"].items()]
+    for kiosk in ph["kiosks"]:
+        label = f"{kiosk.name} ({kiosk.pharmacy.name})"
+        rows.append(["kiosk_stock", kiosk.kiosk_id, label, kiosk.stock, "", ""])
+        rows.append(["kiosk_dispensed", kiosk.kiosk_id, label, kiosk.dispensed, "", ""])
+        rows.append(["kiosk_failed", kiosk.kiosk_id, label, kiosk.failed, "", ""])
     return rows
 
 

@@ -18,10 +18,6 @@ follow those screenings: images, eye results and referrals belong to the range a
 their screening ("of the people screened in March, how many were referred, how many seen?").
 Kiosk stock and dispenses belong to pharmacies, which have a region and serve sites
 (dashboard.kiosks).
-
-Referrals and pharmacy are separate apps built in parallel; their sections read the models
-through the app registry and come back as ``None`` (shown as "no data") if a model or field is
-missing, so the dashboard never fails because a sibling app is behind.
 """
 
 from __future__ import annotations
@@ -33,10 +29,9 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from django.apps import apps
-from django.core.exceptions import EmptyResultSet, FieldError
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import (
     Count,
@@ -60,40 +55,28 @@ from dashboard.models import (
     DashboardAccess,
     RollupDay,
 )
+from dashboard.scope import DashboardFilters, DashboardScope, day_start
+from referrals.models import Referral, ReferralStatus
 from screening.models import CLASS_CODES, EyeResult, Screening, ScreeningImage, Site, Triage
-
-if TYPE_CHECKING:
-    from dashboard.filters import DashboardFilters
 
 logger = logging.getLogger(__name__)
 
 # The referral funnel's main path. A referral "reached" a step if its history has an event into
 # that state or into any later state of the path: completing straight from accepted implies
 # attendance, a no-show was accepted, a decline had been sent.
-FUNNEL_STEPS = ("proposed", "sent", "accepted", "attended", "completed")
+_S = ReferralStatus
+FUNNEL_STEPS = (_S.PROPOSED, _S.SENT, _S.ACCEPTED, _S.ATTENDED, _S.COMPLETED)
 _REACHED = {
-    "sent": ("sent", "accepted", "declined", "attended", "no_show", "completed"),
-    "accepted": ("accepted", "attended", "no_show", "completed"),
-    "attended": ("attended", "completed"),
-    "completed": ("completed",),
+    _S.SENT: (_S.SENT, _S.ACCEPTED, _S.DECLINED, _S.ATTENDED, _S.NO_SHOW, _S.COMPLETED),
+    _S.ACCEPTED: (_S.ACCEPTED, _S.ATTENDED, _S.NO_SHOW, _S.COMPLETED),
+    _S.ATTENDED: (_S.ATTENDED, _S.COMPLETED),
+    _S.COMPLETED: (_S.COMPLETED,),
 }
+# Final states: a referral in any other state is still open.
+_CLOSED = (_S.COMPLETED, _S.CANCELLED)
 
 
 # --- access ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DashboardScope:
-    """What a user may see: every region (``regions is None``) or only the listed ones."""
-
-    regions: tuple[str, ...] | None
-
-    @property
-    def all_regions(self) -> bool:
-        return self.regions is None
-
-    def allows_region(self, region: str) -> bool:
-        return self.regions is None or region in self.regions
 
 
 def dashboard_scope(*, user: User) -> DashboardScope | None:
@@ -124,16 +107,6 @@ def sites_for_scope(*, scope: DashboardScope) -> QuerySet[Site]:
 
 def _is_postgres() -> bool:
     return connection.vendor == "postgresql"
-
-
-def day_start(day: dt.date) -> dt.datetime:
-    """Local midnight (settings.TIME_ZONE) at the start of ``day``."""
-    return dt.datetime.combine(day, dt.time.min, tzinfo=timezone.get_current_timezone())
-
-
-def _range(filters: DashboardFilters) -> tuple[dt.datetime, dt.datetime]:
-    """[start of date_from, start of the day after date_to) in local time."""
-    return day_start(filters.date_from), day_start(filters.date_to + dt.timedelta(days=1))
 
 
 def day_spans(days: Iterable[dt.date]) -> tuple[tuple[dt.datetime, dt.datetime], ...]:
@@ -203,13 +176,6 @@ def _rate(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
 
 
-def _optional_model(app_label: str, name: str):  # noqa: ANN202
-    try:
-        return apps.get_model(app_label, name)
-    except LookupError:
-        return None
-
-
 # --- sections -------------------------------------------------------------------------------
 
 
@@ -236,8 +202,8 @@ class DashboardData:
     images_gradable: int = 0
     results_total: int = 0
     positive: list[RateRow] = field(default_factory=list)
-    referrals: dict[str, Any] | None = None
-    pharmacy: dict[str, Any] | None = None
+    referrals: dict[str, Any] = field(default_factory=dict)
+    pharmacy: dict[str, Any] = field(default_factory=dict)
     # Days read from the daily roll-up rather than counted from the raw rows (for the tests and
     # the bench; the figures are the same either way).
     rolled_up_days: int = 0
@@ -247,7 +213,7 @@ class DashboardData:
         return _rate(self.images_gradable, self.images_total)
 
 
-_REFERRAL_COUNTS = ("total", "cancelled", "open", *_REACHED, "declined", "no_show")
+_REFERRAL_COUNTS = ("total", _S.CANCELLED, "open", *_REACHED, _S.DECLINED, _S.NO_SHOW)
 
 
 @dataclass
@@ -263,8 +229,6 @@ class _Tally:
     referrals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_REFERRAL_COUNTS, 0))
     # Seconds from first sent to first accepted, one per accepted referral.
     waits: list[float] = field(default_factory=list)
-    # False: the referral history is missing and the funnel is read from the current status.
-    history: bool = True
 
 
 def _fill_days(
@@ -338,7 +302,7 @@ def _positive_rates(sel: Selection, tally: _Tally) -> None:
             tally.per_class[letter] += n
 
 
-def referral_rows(Referral, sel: Selection, **group: Any) -> QuerySet:  # noqa: N803
+def referral_rows(sel: Selection, **group: Any) -> QuerySet:
     """One row per referral of the selection, with its status and its event history folded in:
     did it ever reach each step (``r_<step>`` > 0), was it cancelled or still open, and when was
     it first sent and first accepted. ``group``: more columns to group by, as expressions (the
@@ -353,19 +317,19 @@ def referral_rows(Referral, sel: Selection, **group: Any) -> QuerySet:  # noqa: 
         .order_by()
         .values("id", **group)
         .annotate(
-            sent_t=Min("events__created_at", filter=Q(events__to_status="sent")),
-            accepted_t=Min("events__created_at", filter=Q(events__to_status="accepted")),
-            r_declined=Count("events__id", filter=Q(events__to_status="declined")),
-            r_no_show=Count("events__id", filter=Q(events__to_status="no_show")),
+            sent_t=Min("events__created_at", filter=Q(events__to_status=_S.SENT)),
+            accepted_t=Min("events__created_at", filter=Q(events__to_status=_S.ACCEPTED)),
+            r_declined=Count("events__id", filter=Q(events__to_status=_S.DECLINED)),
+            r_no_show=Count("events__id", filter=Q(events__to_status=_S.NO_SHOW)),
             # Counted over the referral's joined rows: > 0 exactly when the status matches.
-            r_cancelled=Count("id", filter=Q(status="cancelled")),
-            r_open=Count("id", filter=~Q(status__in=("completed", "cancelled"))),
+            r_cancelled=Count("id", filter=Q(status=_S.CANCELLED)),
+            r_open=Count("id", filter=~Q(status__in=_CLOSED)),
             **flags,
         )
     )
 
 
-def _referral_history(Referral, sel: Selection, tally: _Tally) -> None:  # noqa: N803
+def _referral_history(sel: Selection, tally: _Tally) -> None:
     """The funnel, the totals and the waits in ONE statement over the referrals in range.
 
     Inner query (referral_rows), one row per referral; outer query: count the referrals per step
@@ -375,11 +339,11 @@ def _referral_history(Referral, sel: Selection, tally: _Tally) -> None:  # noqa:
     decline keeps the clock running, since the patient is still waiting.
 
     Django cannot aggregate over aggregates, hence the outer SELECT in SQL around the ORM's
-    inner query (whose parameters stay parameters). Correlated subqueries per referral (the
-    first version) cost 4 index probes per referral and ~1 s at 18,000 referrals."""
+    inner query (whose parameters stay parameters): correlated subqueries per referral would cost
+    4 index probes per referral, ~1 s at 18,000 referrals."""
     steps = [step for step in _REFERRAL_COUNTS if step != "total"]
     try:
-        sql, params = referral_rows(Referral, sel).query.sql_with_params()
+        sql, params = referral_rows(sel).query.sql_with_params()
     except EmptyResultSet:  # no site in the selection (a region without sites): nothing to count
         return
     counted = ", ".join(f"COUNT(*) FILTER (WHERE r_{step} > 0)" for step in steps)
@@ -402,67 +366,26 @@ def _referral_history(Referral, sel: Selection, tally: _Tally) -> None:  # noqa:
     tally.waits.extend(float(w) for w in found or () if w is not None)
 
 
-def _referral_status_counts(Referral, sel: Selection, tally: _Tally) -> None:  # noqa: N803
-    """Without the event history the current status is all there is: a lower bound per step."""
-    totals = Referral.objects.filter(sel.q("screening__")).aggregate(
-        total=Count("id"),
-        cancelled=Count("id", filter=Q(status="cancelled")),
-        open=Count("id", filter=~Q(status__in=("completed", "cancelled"))),
-        **{step: Count("id", filter=Q(status__in=states)) for step, states in _REACHED.items()},
-        declined=Count("id", filter=Q(status="declined")),
-        no_show=Count("id", filter=Q(status="no_show")),
-    )
-    for step, n in totals.items():
-        tally.referrals[step] += n
-    tally.history = False
-
-
-def _referral_raw(sel: Selection, tally: _Tally) -> bool:
-    """The raw part of the referral section; False when the referrals app has no Referral."""
-    Referral = _optional_model("referrals", "Referral")
-    if Referral is None:
-        return False
-    if _optional_model("referrals", "ReferralEvent") is not None:
-        _referral_history(Referral, sel, tally)
-    else:
-        _referral_status_counts(Referral, sel, tally)
-    return True
-
-
 def _referral_section(tally: _Tally) -> dict[str, Any]:
     counts, waits = tally.referrals, sorted(tally.waits)
     total = counts["total"]
-    steps = [("proposed", total)] + [(step, counts[step]) for step in FUNNEL_STEPS[1:]]
+    steps = [(_S.PROPOSED, total)] + [(step, counts[step]) for step in FUNNEL_STEPS[1:]]
     return {
-        "history": tally.history,
         "total": total,
         "steps": [RateRow(step, n, total) for step, n in steps],
-        "declined": counts["declined"],
-        "no_show": counts["no_show"],
-        "cancelled": counts["cancelled"],
+        "declined": counts[_S.DECLINED],
+        "no_show": counts[_S.NO_SHOW],
+        "cancelled": counts[_S.CANCELLED],
         "open": counts["open"],
         "mean_to_accept": dt.timedelta(seconds=sum(waits) / len(waits)) if waits else None,
         "median_to_accept": dt.timedelta(seconds=statistics.median(waits)) if waits else None,
     }
 
 
-def _guarded(name: str, fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
-    """A sibling app's section that does not match its models (yet) is shown as empty."""
-    try:
-        return fn(*args, **kwargs)
-    except (LookupError, FieldError) as exc:
-        logger.warning("dashboard section %s unavailable: %s", name, exc)
-        return None
-
-
 def rollup_usable() -> bool:
-    """The roll-up is read on PostgreSQL (it sums the waits with JSONB_AGG) when the referral
-    history it was built from exists; otherwise every day is counted from the raw rows."""
-    return (
-        _is_postgres()
-        and _optional_model("referrals", "Referral") is not None
-        and _optional_model("referrals", "ReferralEvent") is not None
-    )
+    """The roll-up is read on PostgreSQL only (it sums the waits with JSONB_AGG); elsewhere every
+    day is counted from the raw rows."""
+    return _is_postgres()
 
 
 def _rollup_read(
@@ -564,15 +487,12 @@ def dashboard_data(
         data.rolled_up_days = len(covered)
         days = _fill_days({}, filters.date_from, filters.date_to, 1)
         sel = Selection(day_spans(d for d, _ in days if d not in covered), site_ids)
-        has_referrals = _optional_model("referrals", "Referral") is not None
         if sel.spans:
             sel = replace(sel, id_range=_screening_counts(sel, tally))
             _image_quality(sel, tally)
             _positive_rates(sel, tally)
-            has_referrals = _guarded("referrals", _referral_raw, sel, tally)
+            _referral_history(sel, tally)
         _finish(data, tally)
-        data.referrals = _referral_section(tally) if has_referrals else None
-        data.pharmacy = _guarded(
-            "pharmacy", kiosk_section, scope=scope, filters=filters, get_model=_optional_model
-        )
+        data.referrals = _referral_section(tally)
+        data.pharmacy = kiosk_section(scope=scope, filters=filters)
     return data

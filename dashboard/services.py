@@ -20,7 +20,7 @@ import logging
 from collections.abc import Iterable
 
 from django.db import transaction
-from django.db.models import Count, F, Max, Q
+from django.db.models import Aggregate, Count, F, Max, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -32,6 +32,7 @@ from dashboard.models import (
     DailySiteStats,
     RollupDay,
 )
+from referrals.models import Referral, ReferralEvent
 from screening.models import EyeResult, Screening, ScreeningImage
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,28 @@ def _local_day(path: str) -> TruncDate:
     return TruncDate(path, tzinfo=timezone.get_current_timezone())
 
 
+def _add(row: DailySiteStats, name: str, n: int) -> None:
+    setattr(row, name, getattr(row, name) + n)
+
+
+def _per_site_day(
+    model: type[Screening | ScreeningImage | EyeResult],
+    sel: selectors.Selection,
+    *columns: str,
+    **counts: Aggregate,
+) -> QuerySet:
+    """``model``'s rows of the selection (Screening, or a model pointing to it), counted per
+    (site, local day of the screening, *columns): ``(site_id, day, *columns, *counts)`` rows."""
+    via = "" if model is Screening else "screening__"
+    return (
+        model.objects.filter(sel.q(via))
+        .order_by()
+        .annotate(day=_local_day(f"{via}created_at"))
+        .values_list(f"{via}site_id", "day", *columns)
+        .annotate(**counts)
+    )
+
+
 def _count_days(days: list[dt.date]) -> dict[_Key, DailySiteStats]:
     """Every figure of ``days`` per (site, day), counted from the raw rows (4 queries)."""
     sel = selectors.Selection(selectors.day_spans(days), None)
@@ -64,55 +87,34 @@ def _count_days(days: list[dt.date]) -> dict[_Key, DailySiteStats]:
             stats[key] = DailySiteStats(day_id=day, site_id=site_id, waits=[])
         return stats[key]
 
-    screenings = (
-        Screening.objects.filter(sel.q())
-        .order_by()
-        .annotate(day=_local_day("created_at"))
-        .values_list("site_id", "day", "triage")
-        .annotate(n=Count("id"))
-    )
-    for site_id, day, triage, n in screenings:
+    for site_id, day, triage, n in _per_site_day(Screening, sel, "triage", n=Count("id")):
         r = row(site_id, day)
         r.screenings += n
         if triage in TRIAGE_FIELDS:
-            setattr(r, TRIAGE_FIELDS[triage], getattr(r, TRIAGE_FIELDS[triage]) + n)
+            _add(r, TRIAGE_FIELDS[triage], n)
 
-    images = (
-        ScreeningImage.objects.filter(sel.q("screening__"))
-        .order_by()
-        .annotate(day=_local_day("screening__created_at"))
-        .values_list("screening__site_id", "day")
-        .annotate(total=Count("id"), gradable=Count("id", filter=Q(gradable=True)))
+    images = _per_site_day(
+        ScreeningImage, sel, total=Count("id"), gradable=Count("id", filter=Q(gradable=True))
     )
     for site_id, day, total, gradable in images:
         r = row(site_id, day)
         r.images, r.images_gradable = total, gradable
 
-    results = (
-        EyeResult.objects.filter(sel.q("screening__"))
-        .order_by()
-        .annotate(day=_local_day("screening__created_at"))
-        .values_list("screening__site_id", "day", "findings")
-        .annotate(n=Count("id"))
-    )
-    for site_id, day, findings, n in results:
+    for site_id, day, findings, n in _per_site_day(EyeResult, sel, "findings", n=Count("id")):
         r = row(site_id, day)
         r.results += n
         for letter in selectors.findings_letters(findings):
             if letter in POSITIVE_FIELDS:
-                name = POSITIVE_FIELDS[letter]
-                setattr(r, name, getattr(r, name) + n)
+                _add(r, POSITIVE_FIELDS[letter], n)
 
-    Referral = selectors._optional_model("referrals", "Referral")
-    if Referral is not None and selectors.rollup_usable():
+    if selectors.rollup_usable():
         referrals = selectors.referral_rows(
-            Referral, sel, site=F("screening__site_id"), day=_local_day("screening__created_at")
+            sel, site=F("screening__site_id"), day=_local_day("screening__created_at")
         )
         for ref in referrals.values():
             r = row(ref["site"], ref["day"])
             for key, name in REFERRAL_FIELDS.items():
-                hit = key == "total" or ref[f"r_{key}"] > 0
-                setattr(r, name, getattr(r, name) + hit)
+                _add(r, name, key == "total" or ref[f"r_{key}"] > 0)
             if ref["sent_t"] is not None and ref["accepted_t"] is not None:
                 r.waits.append((ref["accepted_t"] - ref["sent_t"]).total_seconds())
     for r in stats.values():
@@ -154,7 +156,7 @@ def _changed_days(since: dt.datetime) -> set[dt.date]:
     """Local days of screenings whose figures may have changed since ``since`` (5 queries)."""
     days: set[dt.date] = set()
 
-    def add(qs, path: str) -> None:  # noqa: ANN001
+    def add(qs, path: str) -> None:
         days.update(
             selectors.as_date(d)
             for d in qs.order_by()
@@ -172,12 +174,8 @@ def _changed_days(since: dt.datetime) -> set[dt.date]:
     )
     add(ScreeningImage.objects.filter(created_at__gte=since), "screening__created_at")
     add(EyeResult.objects.filter(created_at__gte=since), "screening__created_at")
-    Referral = selectors._optional_model("referrals", "Referral")
-    ReferralEvent = selectors._optional_model("referrals", "ReferralEvent")
-    if Referral is not None:
-        add(Referral.objects.filter(updated_at__gte=since), "screening__created_at")
-    if ReferralEvent is not None:
-        add(ReferralEvent.objects.filter(created_at__gte=since), "referral__screening__created_at")
+    add(Referral.objects.filter(updated_at__gte=since), "screening__created_at")
+    add(ReferralEvent.objects.filter(created_at__gte=since), "referral__screening__created_at")
     return days
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import cast
 
 from celery import shared_task
 
@@ -19,6 +20,7 @@ def dashboard_rollup_refresh(date_from: str | None = None, date_to: str | None =
     if date_from is None and date_to is None:
         rollup_recent_refresh()
         return
-    first = dt.date.fromisoformat(date_from or date_to)
-    last = dt.date.fromisoformat(date_to or date_from)
+    # At least one bound is given here; one alone is a single day.
+    first = dt.date.fromisoformat(cast(str, date_from or date_to))
+    last = dt.date.fromisoformat(cast(str, date_to or date_from))
     rollup_days_refresh(days=(first + dt.timedelta(days=k) for k in range((last - first).days + 1)))

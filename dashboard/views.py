@@ -12,11 +12,20 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from config.errors import InvalidInput, NotFound
+from config.http import AuthenticatedRequest
 from dashboard import presenters, selectors
 from dashboard.filters import filters_parse
+from dashboard.scope import DashboardScope
 
 
-def _form_context(request: HttpRequest, scope: selectors.DashboardScope) -> dict:
+class ExportRequest(AuthenticatedRequest):
+    """The CSV export's request: accounts.audit's middleware puts ``audit_object_ids`` (what was
+    exported) on the request's audit row."""
+
+    audit_object_ids: list[str]
+
+
+def _form_context(request: HttpRequest, scope: DashboardScope) -> dict:
     sites = list(selectors.sites_for_scope(scope=scope).only("id", "name", "name_en", "region"))
     regions = sorted({s.region for s in sites} | set(scope.regions or ()))
     return {
@@ -28,8 +37,8 @@ def _form_context(request: HttpRequest, scope: selectors.DashboardScope) -> dict
 
 
 def _load(
-    request: HttpRequest,
-) -> tuple[selectors.DashboardScope, selectors.DashboardData] | HttpResponse:
+    request: AuthenticatedRequest,
+) -> tuple[DashboardScope, selectors.DashboardData] | HttpResponse:
     """Access check, filters, aggregates: the scope and data, or the 403/400/404 page."""
     scope = selectors.dashboard_scope(user=request.user)
     if scope is None:
@@ -45,7 +54,7 @@ def _load(
 
 @login_required
 @require_GET
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: AuthenticatedRequest) -> HttpResponse:
     loaded = _load(request)
     if isinstance(loaded, HttpResponse):
         return loaded
@@ -61,7 +70,7 @@ def index(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def export_csv(request: HttpRequest) -> HttpResponse:
+def export_csv(request: ExportRequest) -> HttpResponse:
     """The aggregates as CSV. Data leaving the platform: accounts.audit records every request to
     this URL name as an "export" (the ``dashboard:*export*`` rule), so keep the name."""
     loaded = _load(request)

@@ -20,6 +20,7 @@ large batches as when screenings queue. ``--write-docs`` replaces the "## ML mod
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -199,7 +200,7 @@ def run(weights: Path, n: int, threads: int, runtimes: list[str] | None = None) 
             if rt == default.runtime
             else Ensemble.load(weights, threads=threads, runtime=rt)
         )
-        lat = _timeit(lambda e=ens: e.predict(pair), 20)
+        lat = _timeit(functools.partial(ens.predict, pair), 20)
         flagged = sum(bool(p.flagged) for p in ens.predict(data[:16]))
         res["runtimes"][rt] = {
             "predict_16_eyes_per_s": predict_throughput(ens, data, 16),

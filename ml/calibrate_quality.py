@@ -88,7 +88,7 @@ def degrade(img: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
             # Camera pointed beside the pupil: the round field slides out of the frame.
             ang = rng.uniform(0, 2 * np.pi)
             d = rng.uniform(0.30, 0.45) * side
-            m = np.float32([[1, 0, d * np.cos(ang)], [0, 1, d * np.sin(ang)]])
+            m = np.array([[1, 0, d * np.cos(ang)], [0, 1, d * np.sin(ang)]], dtype=np.float32)
             return cv2.warpAffine(img, m, (w, h), borderValue=(0, 0, 0))
         # Zoomed in on one part of the retina: no round edge on most sides.
         f = rng.uniform(0.45, 0.60)
@@ -134,6 +134,18 @@ def collect(odir: Path, n_real: int, n_degraded: int, variants: int, seed: int) 
     return rows
 
 
+def camera_look(m: dict[str, float]) -> str:
+    """A coarse "camera look" from the field's own colour and exposure: ODIR-5K names no camera,
+    and the looks are what differs between cameras (pale/bluish optics, dim flashes)."""
+    if m["brightness"] < 45:
+        return "dark"
+    if m["brightness"] > 140:
+        return "bright"
+    if m["redness"] < 0.45:
+        return "pale/bluish"
+    return "standard"
+
+
 def report(rows: dict[str, list], thresholds: dict[str, float] | None = None) -> dict:
     t = thresholds or THRESHOLDS
     out: dict = {}
@@ -142,6 +154,7 @@ def report(rows: dict[str, list], thresholds: dict[str, float] | None = None) ->
     out["real"] = {
         "n": len(real),
         "false_reject_rate": len(rejected) / max(1, len(real)),
+        "by_look": _by_look(rows["real"], t),
         "reasons": dict(Counter(c for _, cs in rejected for c in cs)),
         "examples": rejected[:15],
     }
@@ -175,6 +188,16 @@ def report(rows: dict[str, list], thresholds: dict[str, float] | None = None) ->
     return out
 
 
+def _by_look(real: list, t: dict[str, float]) -> dict[str, dict]:
+    looks: dict[str, list[bool]] = {}
+    for _, m in real:
+        looks.setdefault(camera_look(m), []).append(bool(decide(m, t)))
+    return {
+        look: {"n": len(v), "false_reject_rate": float(np.mean(v))}
+        for look, v in sorted(looks.items())
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -204,6 +227,8 @@ def main(argv: list[str] | None = None) -> None:
         f"real images: {res['real']['n']}, false rejects {100 * res['real']['false_reject_rate']:.2f}% "
         f"{res['real']['reasons']}"
     )
+    for look, v in res["real"]["by_look"].items():
+        print(f"  look {look:12s} n={v['n']:5d} false rejects {100 * v['false_reject_rate']:.2f}%")
     for k, v in res["degraded"].items():
         print(
             f"degraded {k:12s} n={v['n']:4d} caught {100 * v['caught_rate']:.1f}% "

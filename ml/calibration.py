@@ -108,7 +108,7 @@ def refer_score(probs: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
 def flagged(probs: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
     """Exactly the triage's rule: some disease class at or above its threshold."""
     t = np.array([thresholds[CLASSES[j]] for j in DISEASE_INDEX])
-    return (np.asarray(probs)[:, DISEASE_INDEX] >= t).any(axis=1)
+    return np.asarray((np.asarray(probs)[:, DISEASE_INDEX] >= t).any(axis=1))
 
 
 def _base_thresholds(q: np.ndarray, normal: np.ndarray, fpr: float = 0.05) -> np.ndarray:
@@ -254,12 +254,14 @@ def refer_roc(
     return np.concatenate([[0.0], fpr, [1.0]]), np.concatenate([[0.0], tpr, [1.0]])
 
 
-def reliability(q: np.ndarray, y: np.ndarray, bins: int = 10) -> dict[str, list[float]]:
+def reliability(q: np.ndarray, y: np.ndarray, bins: int = 10) -> dict[str, list[float] | list[int]]:
     """Reliability-diagram points for all classes pooled: mean predicted vs observed."""
     p, t = q.reshape(-1), y.reshape(-1)
     edges = np.linspace(0, 1, bins + 1)
     which = np.clip(np.digitize(p, edges) - 1, 0, bins - 1)
-    pred, obs, n = [], [], []
+    pred: list[float] = []
+    obs: list[float] = []
+    n: list[int] = []
     for b in range(bins):
         m = which == b
         if m.any():

@@ -237,8 +237,9 @@ def _optical(img: np.ndarray, rng: np.random.Generator, cfg: dict) -> np.ndarray
     if rng.random() < cfg.get("jpeg", 0.0):
         q = int(rng.integers(25, 90))
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
-        if ok:
-            img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else None
+        if decoded is not None:
+            img = decoded
     return np.ascontiguousarray(img)
 
 

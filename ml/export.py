@@ -137,8 +137,8 @@ class _LogitsAndFeatures(torch.nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        feats = self.model.forward_features(x)  # type: ignore[operator]
-        return self.model.forward_head(feats), feats  # type: ignore[operator]
+        feats = self.model.forward_features(x)
+        return self.model.forward_head(feats), feats
 
 
 def export_onnx(model: torch.nn.Module, spec: InputSpec, path: Path) -> None:
@@ -408,6 +408,8 @@ def export(
         }
     np.savez_compressed(
         REPO_ROOT / "ml" / "runs" / "export_probs.npz",
+        # Explicit, so the array names in **kwds cannot be read as this keyword.
+        allow_pickle=True,
         **{f"{part}_{b}": p for part, d in probs[runtime].items() for b, p in d.items()},
     )
     _write_bundle(tmp_out, out, config, thresholds, metrics)

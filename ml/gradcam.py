@@ -25,8 +25,8 @@ def gradcam(model: nn.Module, x: torch.Tensor, class_idx: Sequence[int]) -> np.n
     """(N, 3, H, W) input, one class per image -> (N, h, w) maps in [0, 1]."""
     model.eval()
     with torch.enable_grad():
-        feats = model.forward_features(x)  # type: ignore[operator]
-        logits = model.forward_head(feats)  # type: ignore[operator]
+        feats = model.forward_features(x)
+        logits = model.forward_head(feats)
         # Summing the chosen logits keeps one backward pass for the whole batch; samples do
         # not interact in eval mode (BatchNorm uses running statistics).
         target = logits[torch.arange(len(class_idx)), torch.as_tensor(list(class_idx))].sum()

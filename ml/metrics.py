@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from typing import TypeVar
 
 import numpy as np
 from sklearn.metrics import cohen_kappa_score, f1_score, roc_auc_score
@@ -11,16 +12,18 @@ from ml import CLASSES
 
 N_INDEX = CLASSES.index("N")
 
+PatientId = TypeVar("PatientId", bound=Hashable)
+
 
 def patient_aggregate(
-    eye_probs: np.ndarray, patient_ids: Sequence[int | str]
-) -> tuple[np.ndarray, list[int | str]]:
+    eye_probs: np.ndarray, patient_ids: Sequence[PatientId]
+) -> tuple[np.ndarray, list[PatientId]]:
     """Eye rows -> patient rows: per class the larger eye probability, for N the smaller.
 
     A patient has a disease if either eye has it and is normal only if both eyes are,
     which is how the ODIR labels were made.
     """
-    order: dict[int | str, list[int]] = {}
+    order: dict[PatientId, list[int]] = {}
     for i, pid in enumerate(patient_ids):
         order.setdefault(pid, []).append(i)
     out = np.zeros((len(order), eye_probs.shape[1]), dtype=np.float64)

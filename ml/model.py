@@ -106,7 +106,7 @@ def load_lite_imagenet(
         source = source["state_dict"]
 
     flat_to_stage: list[tuple[int, int]] = []
-    for s, stage in enumerate(model.blocks):  # type: ignore[attr-defined]
+    for s, stage in enumerate(model.blocks):
         for i in range(len(stage)):
             flat_to_stage.append((s, i))
     expanded = [f"_blocks.{n}._expand_conv.weight" in source for n in range(len(flat_to_stage))]
@@ -216,15 +216,15 @@ def freeze_stages(model: nn.Module, stages: int) -> list[str]:
     if stages <= 0:
         return []
     frozen: list[tuple[str, nn.Module]] = [
-        ("conv_stem", model.conv_stem),  # type: ignore[attr-defined]
-        ("bn1", model.bn1),  # type: ignore[attr-defined]
+        ("conv_stem", model.conv_stem),
+        ("bn1", model.bn1),
     ]
-    blocks = model.blocks  # type: ignore[attr-defined]
+    blocks = model.blocks
     frozen += [(f"blocks.{i}", blocks[i]) for i in range(min(stages, len(blocks)))]
     for _, mod in frozen:
         for p in mod.parameters():
             p.requires_grad_(False)
         mod.eval()
         # Keep them in eval mode across model.train() calls.
-        mod.train = lambda mode=True, _m=mod: _m  # type: ignore[method-assign]
+        mod.train = lambda mode=True, _m=mod: _m
     return [n for n, _ in frozen]

@@ -20,6 +20,12 @@ THRESHOLDS: dict[str, float] = {
     "min_fundus_fraction": 0.20,  # bright blob / frame area
     "min_redness": 0.36,  # mean R / (R + G + B) inside the blob: fundus is orange-red
     "min_chroma": 0.25,  # mean |R - B| / brightness inside the blob: rejects gray documents
+    # Inside a clean camera aperture (a centred circle to within a few per cent) the colour only
+    # has to be "not gray": pale, bluish cameras fall below the orange-red bars above.
+    "min_redness_aperture": 0.33,
+    "min_chroma_aperture": 0.09,
+    "max_aperture_residual": 0.04,
+    "max_brightness_aperture": 190.0,  # brighter and pale is a washed-out photo, not a pale camera
     "min_disc_fill": 0.85,  # blob area / its fitted circle's area (face, scene: no circle)
     "max_edge_fraction": 0.75,  # blob boundary lying on the frame edge (no black margin)
     "max_centre_offset": 0.15,  # fitted circle centre distance from the frame centre / radius
@@ -203,13 +209,30 @@ def decide(m: dict[str, float], t: dict[str, float] | None = None) -> tuple[Qual
         m["brightness"] > t["max_brightness"]
         or m["saturated_fraction"] > t["max_saturated_fraction"]
     )
-    fundus_colour = m["redness"] >= t["min_redness"] and m["chroma"] >= t["min_chroma"]
+    clean_aperture = (
+        m["disc_fill"] >= 0.9
+        and m["circle_residual"] <= t["max_aperture_residual"]
+        and m["centre_offset"] <= t["max_centre_offset"]
+        and m["brightness"] <= t["max_brightness_aperture"]
+    )
+    fundus_colour = (m["redness"] >= t["min_redness"] and m["chroma"] >= t["min_chroma"]) or (
+        clean_aperture
+        and m["redness"] >= t["min_redness_aperture"]
+        and m["chroma"] >= t["min_chroma_aperture"]
+    )
     # A frame lit edge to edge with no round aperture anywhere: a scene, a face or a
     # document, unless it is strongly fundus-coloured (a photo zoomed into the retina).
     filled_frame = (m["edge_fraction"] > 0.85 and m["disc_fill"] < t["min_disc_fill"]) or m[
         "circle_residual"
     ] > t["max_circle_residual"]
     strongly_fundus = m["redness"] >= 0.45 and m["chroma"] >= 0.5
+    # Lit edge to edge around a whole round shape far off-centre: an object in a scene (a coffee
+    # cup). A fundus shifted in the frame is cut by the frame edge, so its circle is not filled.
+    scene_off_centre = (
+        m["edge_fraction"] > 0.85
+        and m["disc_fill"] >= t["min_disc_fill"]
+        and 0.25 < m["centre_offset"] < 1.0
+    )
     if washed_out and round_field:
         # Over-exposure bleaches the colour, so the colour test must not run first.
         codes.append("overexposed")
@@ -217,6 +240,7 @@ def decide(m: dict[str, float], t: dict[str, float] | None = None) -> tuple[Qual
         m["fundus_fraction"] < t["min_fundus_fraction"]
         or not fundus_colour
         or (filled_frame and not strongly_fundus)
+        or scene_off_centre
     ):
         codes.append("no_fundus")
     else:

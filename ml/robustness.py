@@ -68,8 +68,8 @@ def motion_blur(rgb: np.ndarray) -> np.ndarray:
     k = np.zeros((7, 7), np.float32)
     k[3, :] = 1 / 7
     m = cv2.getRotationMatrix2D((3, 3), 30, 1.0)
-    k = cv2.warpAffine(k, m, (7, 7))
-    return cv2.filter2D(rgb, -1, k / k.sum())
+    rotated = cv2.warpAffine(k, m, (7, 7))
+    return cv2.filter2D(rgb, -1, rotated / rotated.sum())
 
 
 def phone_pipeline(rgb: np.ndarray) -> np.ndarray:

@@ -42,8 +42,8 @@ class TorchRunner:
             t = t.pin_memory().to(self.device, non_blocking=True)
             t = t.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), torch.autocast("cuda", torch.float16, enabled=cuda):
-            feats = self.model.forward_features(t)  # type: ignore[operator]
-            logits = self.model.forward_head(feats)  # type: ignore[operator]
+            feats = self.model.forward_features(t)
+            logits = self.model.forward_head(feats)
         # .cpu() before .numpy(): on CUDA the tensors live on the device.
         out = logits.float().cpu().numpy()
         return out, (feats.float().cpu().numpy() if features else None)

@@ -369,7 +369,8 @@ def train(cfg: dict) -> Path:
     pw = pos_weights(train_rec.eye_labels, tc["pos_weight"], float(tc["pos_weight_cap"]))
     criterion = nn.BCEWithLogitsLoss(pos_weight=None if pw is None else pw.to(device))
     # No weight decay on biases and batch-norm scales (the usual AdamW practice).
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for name, p in model.named_parameters():
         if p.requires_grad:
             (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -19,13 +21,13 @@ from pharmacy import models, services
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+    def has_add_permission(self, request, obj=None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+    def has_change_permission(self, request, obj=None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
 
@@ -107,7 +109,8 @@ class KioskChangeForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if "status" in self.fields:
             # Retiring is final and audited: its own action, not a value of this form.
-            self.fields["status"].choices = [
+            status = cast(forms.ChoiceField, self.fields["status"])
+            status.choices = [
                 c for c in models.Kiosk.Status.choices if c[0] != models.Kiosk.Status.RETIRED
             ]
 
@@ -131,16 +134,16 @@ class KioskAdmin(admin.ModelAdmin):
         "code_failures_window_start",
     ]
 
-    def get_form(self, request, obj=None, change=False, **kwargs):  # noqa: ANN001, ANN201
+    def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = KioskChangeForm if obj is not None else KioskAddForm
         return super().get_form(request, obj, change=change, **kwargs)
 
-    def get_fields(self, request, obj=None) -> list[str]:  # noqa: ANN001
+    def get_fields(self, request, obj=None) -> tuple[str, ...]:
         if obj is None:
-            return list(KioskAddForm.Meta.fields)
-        return ["kiosk_id", "pharmacy", *KioskChangeForm.Meta.fields, *self._state_fields]
+            return tuple(KioskAddForm.Meta.fields)
+        return ("kiosk_id", "pharmacy", *KioskChangeForm.Meta.fields, *self._state_fields)
 
-    def get_readonly_fields(self, request, obj=None) -> list[str]:  # noqa: ANN001
+    def get_readonly_fields(self, request, obj=None) -> list[str]:
         if obj is None:
             return []
         # The id is configured on the device and named in the audit trail; the pharmacy owns
@@ -150,10 +153,10 @@ class KioskAdmin(admin.ModelAdmin):
             readonly.append("status")
         return readonly
 
-    def has_delete_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False  # retire instead: history (dispenses, ledger, audit) keeps pointing at it
 
-    def save_model(self, request, obj, form, change) -> None:  # noqa: ANN001
+    def save_model(self, request, obj, form, change) -> None:
         if change:
             super().save_model(request, obj, form, change)
             return
@@ -171,12 +174,12 @@ class KioskAdmin(admin.ModelAdmin):
         obj.pk, obj.secret_hash, obj._state = kiosk.pk, kiosk.secret_hash, kiosk._state
         request._kiosk_secrets = [(kiosk, secret)]
 
-    def response_add(self, request, obj, post_url_continue=None):  # noqa: ANN001, ANN201
+    def response_add(self, request, obj, post_url_continue=None):
         return self._secrets_page(request, request._kiosk_secrets, title=_("Kiosk registered"))
 
     # --- rotate and retire: list actions and per-kiosk pages ----------------------------------
 
-    def get_urls(self):  # noqa: ANN201
+    def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
         wrap = self.admin_site.admin_view
         return [
@@ -194,20 +197,20 @@ class KioskAdmin(admin.ModelAdmin):
         ]
 
     @admin.action(description=_("Rotate the secret of the selected kiosks"), permissions=["change"])
-    def rotate_secrets(self, request, queryset):  # noqa: ANN001, ANN201
+    def rotate_secrets(self, request, queryset):
         return self._rotate(request, list(queryset), action="rotate_secrets")
 
     @admin.action(description=_("Retire the selected kiosks"), permissions=["change"])
-    def retire_kiosks(self, request, queryset):  # noqa: ANN001, ANN201
+    def retire_kiosks(self, request, queryset):
         return self._retire(request, list(queryset), action="retire_kiosks")
 
-    def rotate_secret_view(self, request, object_id: str):  # noqa: ANN001, ANN201
+    def rotate_secret_view(self, request, object_id: str):
         return self._rotate(request, [self._kiosk_or_404(request, object_id)], action="")
 
-    def retire_view(self, request, object_id: str):  # noqa: ANN001, ANN201
+    def retire_view(self, request, object_id: str):
         return self._retire(request, [self._kiosk_or_404(request, object_id)], action="")
 
-    def _kiosk_or_404(self, request, object_id: str) -> models.Kiosk:  # noqa: ANN001
+    def _kiosk_or_404(self, request, object_id: str) -> models.Kiosk:
         kiosk = self.get_object(request, unquote(object_id))
         if kiosk is None:
             raise Http404
@@ -215,10 +218,34 @@ class KioskAdmin(admin.ModelAdmin):
             raise PermissionDenied
         return kiosk
 
-    def _confirmed(self, request) -> bool:  # noqa: ANN001
+    # What each confirmation page asks, by the change it confirms (also the name of its view).
+    _questions = {
+        "rotate_secret": (
+            _("Rotate kiosk secrets"),
+            _(
+                "Each kiosk below gets a new secret, shown once on the next page. Its current "
+                "secret stops working at once: the kiosk is refused until it is configured "
+                "with the new one."
+            ),
+        ),
+        "retire": (
+            _("Retire kiosks"),
+            _(
+                "The kiosks below are refused from now on and cannot be brought back. Their "
+                "dispenses, stock ledger and audit history are kept."
+            ),
+        ),
+    }
+
+    def _confirmed(self, request) -> bool:
         return request.method == "POST" and request.POST.get("post") == "yes"
 
-    def _rotate(self, request, kiosks: list, *, action: str):  # noqa: ANN001, ANN201
+    @staticmethod
+    def _via(action: str, change: str) -> str:
+        """The entry point named in the audit entry: the list for an action, else the kiosk's page."""
+        return f"admin:pharmacy_kiosk_{'changelist' if action else change}"
+
+    def _rotate(self, request, kiosks: list, *, action: str):
         live = [k for k in kiosks if k.status != models.Kiosk.Status.RETIRED]
         if len(live) < len(kiosks) and (not live or self._confirmed(request)):
             self.message_user(
@@ -229,37 +256,18 @@ class KioskAdmin(admin.ModelAdmin):
         if not live:
             return self._back(request, kiosks, action)
         if not self._confirmed(request):
-            return self._confirm_page(
-                request,
-                live,
-                action=action,
-                title=_("Rotate kiosk secrets"),
-                question=_(
-                    "Each kiosk below gets a new secret, shown once on the next page. Its current "
-                    "secret stops working at once: the kiosk is refused until it is configured "
-                    "with the new one."
-                ),
-            )
-        via = f"admin:pharmacy_kiosk_{'changelist' if action else 'rotate_secret'}"
+            return self._confirm_page(request, live, action=action, change="rotate_secret")
+        via = self._via(action, "rotate_secret")
         pairs = [
             (k, services.kiosk_rotate_secret(kiosk=k, actor=request.user, request=request, via=via))
             for k in live
         ]
         return self._secrets_page(request, pairs, title=_("New kiosk secrets"))
 
-    def _retire(self, request, kiosks: list, *, action: str):  # noqa: ANN001, ANN201
+    def _retire(self, request, kiosks: list, *, action: str):
         if not self._confirmed(request):
-            return self._confirm_page(
-                request,
-                kiosks,
-                action=action,
-                title=_("Retire kiosks"),
-                question=_(
-                    "The kiosks below are refused from now on and cannot be brought back. Their "
-                    "dispenses, stock ledger and audit history are kept."
-                ),
-            )
-        via = f"admin:pharmacy_kiosk_{'changelist' if action else 'retire'}"
+            return self._confirm_page(request, kiosks, action=action, change="retire")
+        via = self._via(action, "retire")
         done = 0
         for kiosk in kiosks:
             done += services.kiosk_retire(
@@ -272,18 +280,20 @@ class KioskAdmin(admin.ModelAdmin):
         )
         return self._back(request, kiosks, action)
 
-    def _back(self, request, kiosks: list, action: str):  # noqa: ANN001, ANN201
+    def _back(self, request, kiosks: list, action: str):
         if action:
             return None  # an action: Django returns to the list
         return HttpResponseRedirect(
             reverse("admin:pharmacy_kiosk_change", args=[quote(kiosks[0].pk)])
         )
 
-    def _confirm_page(self, request, kiosks: list, *, action: str, title, question):  # noqa: ANN001, ANN201
+    def _page_context(self, request, title) -> dict:
+        return {**self.admin_site.each_context(request), "opts": self.opts, "title": title}
+
+    def _confirm_page(self, request, kiosks: list, *, action: str, change: str):
+        title, question = self._questions[change]
         context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": title,
+            **self._page_context(request, title),
             "question": question,
             "kiosks": kiosks,
             "action": action,
@@ -291,13 +301,11 @@ class KioskAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/pharmacy/kiosk/confirm.html", context)
 
-    def _secrets_page(self, request, pairs: list, *, title):  # noqa: ANN001, ANN201
+    def _secrets_page(self, request, pairs: list, *, title):
         """The only time a secret is shown: rendered into this response, stored nowhere (not in a
         message, the session or the audit trail), and the response is not cached."""
         context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": title,
+            **self._page_context(request, title),
             "rows": [{"kiosk": k, "secret": s} for k, s in pairs],
         }
         response = TemplateResponse(request, "admin/pharmacy/kiosk/secrets.html", context)
@@ -314,7 +322,7 @@ class StockLotAdmin(admin.ModelAdmin):
     # received on the pharmacist's stock page (or by seed_demo_pharmacy).
     readonly_fields = ["quantity"]
 
-    def has_add_permission(self, request) -> bool:  # noqa: ANN001
+    def has_add_permission(self, request) -> bool:
         return False
 
 
@@ -344,7 +352,7 @@ class PrescriptionEventInline(admin.TabularInline):
     can_delete = False
     readonly_fields = ["created_at", "from_status", "to_status", "actor", "kiosk", "note"]
 
-    def has_add_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+    def has_add_permission(self, request, obj=None) -> bool:
         return False
 
 

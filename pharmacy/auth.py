@@ -40,7 +40,7 @@ class KioskPrincipal:
 class KioskAuthentication(BaseAuthentication):
     keyword = "Kiosk"
 
-    def authenticate(self, request):  # noqa: ANN001, ANN201 - DRF's signature
+    def authenticate(self, request):
         header = get_authorization_header(request).split()
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
@@ -62,12 +62,12 @@ class KioskAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(_("This kiosk is not active."))
         return KioskPrincipal(kiosk), kiosk
 
-    def authenticate_header(self, request) -> str:  # noqa: ANN001
+    def authenticate_header(self, request) -> str:
         return 'Kiosk realm="api"'
 
 
 class IsKiosk(BasePermission):
-    def has_permission(self, request, view) -> bool:  # noqa: ANN001
+    def has_permission(self, request, view) -> bool:
         return isinstance(request.auth, Kiosk)
 
 
@@ -75,7 +75,7 @@ class KioskAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "pharmacy.auth.KioskAuthentication"
     name = "kioskAuth"
 
-    def get_security_definition(self, auto_schema):  # noqa: ANN001, ANN201
+    def get_security_definition(self, auto_schema):
         return {
             "type": "apiKey",
             "in": "header",

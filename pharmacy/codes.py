@@ -62,7 +62,12 @@ def format_code(code: str) -> str:
 
 
 def new_kiosk_secret() -> str:
-    return secrets.token_urlsafe(32)
+    # Operators paste the secret into shells and config tools (`kiosk_simulate --secret S`); one
+    # that starts with "-" reads there as an option, so such draws are thrown away (1 in 64).
+    while True:
+        secret = secrets.token_urlsafe(32)
+        if not secret.startswith("-"):
+            return secret
 
 
 def kiosk_secret_hash(secret: str) -> str:

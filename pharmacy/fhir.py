@@ -13,13 +13,17 @@ not administer (``performer`` is the one who gives the medication), and Medicati
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db.models import Prefetch
 
+from accounts.models import User
 from config import fhir
 from config.fhir import System
 from pharmacy.models import Dispense, DispenseLine, Prescription
 
-REQUEST_STATUS = {
+# Keyed by the plain status strings that the models hold.
+REQUEST_STATUS: dict[str, str] = {
     Prescription.Status.PENDING_APPROVAL: "draft",
     Prescription.Status.APPROVED: "active",
     Prescription.Status.DISPENSED: "completed",
@@ -27,7 +31,7 @@ REQUEST_STATUS = {
     Prescription.Status.CANCELLED: "cancelled",
     Prescription.Status.EXPIRED: "stopped",
 }
-DISPENSE_STATUS = {
+DISPENSE_STATUS: dict[str, str] = {
     Dispense.Status.RESERVED: "in-progress",
     Dispense.Status.COMPLETED: "completed",
     Dispense.Status.FAILED: "stopped",
@@ -35,7 +39,7 @@ DISPENSE_STATUS = {
 PROTOCOL_DEVICE = {"type": "Device", "display": "EyeBridge triage protocol"}
 
 
-def _medication(medication) -> dict:  # noqa: ANN001
+def _medication(medication) -> dict:
     return {
         "coding": [
             {"system": System.MEDICATION, "code": medication.code, "display": medication.name_en}
@@ -54,7 +58,7 @@ def prescription_bundle(*, prescription: Prescription):  # -> fhir.resources.R4B
     patient_ref = fhir.patient_reference(prescription.patient.pseudonym)
     requester = (
         fhir.user_reference(prescription.requested_by)
-        if prescription.requested_by_id
+        if prescription.requested_by is not None
         else PROTOCOL_DEVICE
     )
     dispenses = list(
@@ -121,14 +125,15 @@ def prescription_bundle(*, prescription: Prescription):  # -> fhir.resources.R4B
             if dispense.completed_at:
                 resource["whenHandedOver"] = dispense.completed_at.isoformat()
             entries.append(fhir.entry("MedicationDispense", key, resource))
-    if prescription.decided_by_id and prescription.decided_at and request_keys:
-        entries.append(
-            fhir.entry("Provenance", f"rx{prescription.pk}-decision", _decision(prescription))
+    if prescription.decided_at and request_keys and prescription.decided_by is not None:
+        decision = _decision(
+            prescription, decided_by=prescription.decided_by, decided_at=prescription.decided_at
         )
+        entries.append(fhir.entry("Provenance", f"rx{prescription.pk}-decision", decision))
     return fhir.collection_bundle(entries, bundle_id=f"prescription-{prescription.pk}")
 
 
-def _decision(prescription: Prescription) -> dict:
+def _decision(prescription: Prescription, *, decided_by: User, decided_at: dt.datetime) -> dict:
     """The pharmacist's decision on every request of the prescription."""
     approved = _was_approved(prescription)
     return {
@@ -138,7 +143,7 @@ def _decision(prescription: Prescription) -> dict:
             fhir.local_reference("MedicationRequest", f"{prescription.pk}-{item.pk}")
             for item in prescription.items.all()
         ],
-        "recorded": prescription.decided_at.isoformat(),
+        "recorded": decided_at.isoformat(),
         "activity": {"text": "approved" if approved else "rejected"},
         "agent": [
             {
@@ -151,7 +156,7 @@ def _decision(prescription: Prescription) -> dict:
                         }
                     ]
                 },
-                "who": fhir.user_reference(prescription.decided_by),
+                "who": fhir.user_reference(decided_by),
             }
         ],
     }

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -58,8 +60,24 @@ class ReasonForm(forms.Form):
     )
 
 
+class MedicationChoiceField(forms.ModelChoiceField):
+    """A formulary item, labelled with its Korean name (and, with ``with_english``, its English
+    name) and strength."""
+
+    def __init__(self, *, with_english: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.with_english = with_english
+
+    def label_from_instance(self, obj: Medication) -> str:
+        if self.with_english:
+            return f"{obj.name_ko} / {obj.name_en} {obj.strength}"
+        return f"{obj.name_ko} {obj.strength}"
+
+
 class RequestForm(forms.Form):
-    medication = forms.ModelChoiceField(label=_("Medication"), queryset=Medication.objects.none())
+    medication = MedicationChoiceField(
+        label=_("Medication"), queryset=Medication.objects.none(), with_english=True
+    )
     quantity = forms.IntegerField(label=_("Quantity"), min_value=1, max_value=100, initial=1)
     note = forms.CharField(
         label=_("Note for the pharmacist"),
@@ -68,14 +86,10 @@ class RequestForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
     )
 
-    def __init__(self, *args, medications=None, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+    def __init__(self, *args, medications=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["medication"].queryset = (
-            medications if medications is not None else Medication.objects.none()
-        )
-        self.fields["medication"].label_from_instance = lambda m: (
-            f"{m.name_ko} / {m.name_en} {m.strength}"
-        )
+        medication = cast(MedicationChoiceField, self.fields["medication"])
+        medication.queryset = medications if medications is not None else Medication.objects.none()
 
 
 class StockAdjustForm(forms.Form):
@@ -96,15 +110,14 @@ class ReceiveForm(forms.Form):
     slot = forms.RegexField(
         label=_("Slot"), regex=r"^[A-Z][0-9]{1,2}$", max_length=8, help_text=_("e.g. A1")
     )
-    medication = forms.ModelChoiceField(label=_("Medication"), queryset=Medication.objects.none())
+    medication = MedicationChoiceField(label=_("Medication"), queryset=Medication.objects.none())
     lot_number = forms.CharField(label=_("Lot number"), max_length=40)
     expiry = forms.DateField(label=_("Expiry date"), widget=forms.DateInput(attrs={"type": "date"}))
     quantity = forms.IntegerField(label=_("Quantity"), min_value=1, max_value=10000)
 
-    def __init__(self, *args, kiosks=None, medications=None, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+    def __init__(self, *args, kiosks=None, medications=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["kiosk"].queryset = kiosks if kiosks is not None else Kiosk.objects.none()
-        self.fields["medication"].queryset = (
-            medications if medications is not None else Medication.objects.none()
-        )
-        self.fields["medication"].label_from_instance = lambda m: f"{m.name_ko} {m.strength}"
+        kiosk = cast("forms.ModelChoiceField[Kiosk]", self.fields["kiosk"])
+        kiosk.queryset = kiosks if kiosks is not None else Kiosk.objects.none()
+        medication = cast(MedicationChoiceField, self.fields["medication"])
+        medication.queryset = medications if medications is not None else Medication.objects.none()

@@ -85,7 +85,14 @@ class Medication(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name_ko} ({self.strength})" if self.strength else self.name_ko
+        return self.label_ko
+
+    @property
+    def label_ko(self) -> str:
+        """The Korean name with its strength, once: most names already carry it ("... 0.1%")."""
+        if self.strength and self.strength not in self.name_ko:
+            return f"{self.name_ko} {self.strength}"
+        return self.name_ko
 
     @property
     def kiosk_dispensable(self) -> bool:
@@ -100,7 +107,9 @@ class Pharmacy(models.Model):
     phone = models.CharField(_("phone"), max_length=32, blank=True)
     latitude = models.FloatField(_("latitude"), null=True, blank=True)
     longitude = models.FloatField(_("longitude"), null=True, blank=True)
-    sites = models.ManyToManyField(Site, through="PharmacySiteLink", related_name="+", blank=True)
+    sites: models.ManyToManyField[Site, PharmacySiteLink] = models.ManyToManyField(
+        Site, through="PharmacySiteLink", related_name="+", blank=True
+    )
 
     class Meta:
         ordering = ["name"]

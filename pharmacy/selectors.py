@@ -32,10 +32,6 @@ from pharmacy.models import (
 from screening.models import Screening, Site
 
 
-def _setting(name: str, default: int) -> int:
-    return int(getattr(settings, name, default))
-
-
 def pharmacy_for_user(*, user: User) -> Pharmacy | None:
     if not user.is_authenticated or user.role != Role.PHARMACIST:
         return None
@@ -197,9 +193,9 @@ def stock_overview(
     kiosks without a heartbeat for PHARMACY_KIOSK_OFFLINE_MINUTES. Three queries."""
     now = now or timezone.now()
     today = timezone.localdate(now)
-    offline_after = dt.timedelta(minutes=_setting("PHARMACY_KIOSK_OFFLINE_MINUTES", 10))
-    warn_until = today + dt.timedelta(days=_setting("PHARMACY_EXPIRY_WARNING_DAYS", 30))
-    low = _setting("PHARMACY_LOW_STOCK_THRESHOLD", 3)
+    offline_after = dt.timedelta(minutes=settings.PHARMACY_KIOSK_OFFLINE_MINUTES)
+    warn_until = today + dt.timedelta(days=settings.PHARMACY_EXPIRY_WARNING_DAYS)
+    low = settings.PHARMACY_LOW_STOCK_THRESHOLD
 
     kiosks = list(kiosks_for_pharmacy(pharmacy=pharmacy))
     lots = list(

@@ -8,7 +8,9 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from functools import wraps
+from typing import cast
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -19,32 +21,40 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.models import Role
 from config.errors import NotFound, ServiceError
-from pharmacy import codes, selectors, services
+from config.http import AuthenticatedRequest
+from pharmacy import codes, demo, selectors, services
 from pharmacy.forms import ApproveForm, ReasonForm, ReceiveForm, RequestForm, StockAdjustForm
-from pharmacy.models import Prescription
+from pharmacy.models import Pharmacy, Prescription
+
+
+class PharmacistRequest(AuthenticatedRequest):
+    """A request that passed ``pharmacist_required``: it carries the pharmacist's pharmacy."""
+
+    pharmacy: Pharmacy
 
 
 def pharmacist_required(view: Callable) -> Callable:
     @login_required
     @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:  # noqa: ANN002, ANN003
+    def wrapped(request: AuthenticatedRequest, *args, **kwargs) -> HttpResponse:
         pharmacy = selectors.pharmacy_for_user(user=request.user)
         if pharmacy is None:
             return render(request, "pharmacy/forbidden.html", status=403)
-        request.pharmacy = pharmacy
-        return view(request, *args, **kwargs)
+        pharmacist_request = cast(PharmacistRequest, request)
+        pharmacist_request.pharmacy = pharmacy
+        return view(pharmacist_request, *args, **kwargs)
 
     return wrapped
 
 
-def _get_or_404(fn: Callable, **kwargs):  # noqa: ANN003, ANN202
+def _get_or_404(fn: Callable, **kwargs):
     try:
         return fn(**kwargs)
     except NotFound as exc:
         raise Http404(exc.message) from exc
 
 
-def _nav_counts(request: HttpRequest) -> dict[str, int]:
+def _nav_counts(request: PharmacistRequest) -> dict[str, int]:
     pharmacy = request.pharmacy
     return {
         "open_calls": selectors.call_requests_for_pharmacy(pharmacy=pharmacy)
@@ -55,7 +65,7 @@ def _nav_counts(request: HttpRequest) -> dict[str, int]:
 
 
 @pharmacist_required
-def queue(request: HttpRequest) -> HttpResponse:
+def queue(request: PharmacistRequest) -> HttpResponse:
     pending = list(selectors.prescription_queue(user=request.user))
     rows = [(p, selectors.prescription_warnings(prescription=p)) for p in pending]
     approved = selectors.prescription_queue(user=request.user, status=Prescription.Status.APPROVED)[
@@ -75,7 +85,7 @@ def queue(request: HttpRequest) -> HttpResponse:
 
 @pharmacist_required
 @require_http_methods(["GET", "POST"])
-def prescription_detail(request: HttpRequest, prescription_id: int) -> HttpResponse:
+def prescription_detail(request: PharmacistRequest, prescription_id: int) -> HttpResponse:
     prescription = _get_or_404(
         selectors.prescription_get_for_user, user=request.user, prescription_id=prescription_id
     )
@@ -155,7 +165,7 @@ def _code_for(prescription: Prescription) -> str | None:
 
 @pharmacist_required
 @require_http_methods(["GET", "POST"])
-def stock(request: HttpRequest) -> HttpResponse:
+def stock(request: PharmacistRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             if request.POST.get("action") == "receive":
@@ -169,7 +179,8 @@ def stock(request: HttpRequest) -> HttpResponse:
                         _("Invalid stock receipt: %(errors)s")
                         % {
                             "errors": "; ".join(
-                                f"{k}: {' '.join(v)}" for k, v in form.errors.items()
+                                f"{k}: {' '.join(str(m) for m in v)}"
+                                for k, v in form.errors.items()
                             )
                         },
                     )
@@ -179,14 +190,14 @@ def stock(request: HttpRequest) -> HttpResponse:
                 )
                 messages.success(request, _("Alert resolved."))
             else:
-                form = StockAdjustForm(request.POST)
-                if form.is_valid():
+                adjust_form = StockAdjustForm(request.POST)
+                if adjust_form.is_valid():
                     services.stock_adjust(
                         user=request.user,
-                        lot_id=form.cleaned_data["lot"],
-                        delta=form.cleaned_data["delta"],
-                        reason=form.cleaned_data["reason"],
-                        note=form.cleaned_data["note"],
+                        lot_id=adjust_form.cleaned_data["lot"],
+                        delta=adjust_form.cleaned_data["delta"],
+                        reason=adjust_form.cleaned_data["reason"],
+                        note=adjust_form.cleaned_data["note"],
                     )
                     messages.success(request, _("Stock updated."))
                 else:
@@ -209,7 +220,7 @@ def stock(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _receive_form(request: HttpRequest, data=None) -> ReceiveForm:  # noqa: ANN001
+def _receive_form(request: PharmacistRequest, data=None) -> ReceiveForm:
     return ReceiveForm(
         data,
         kiosks=selectors.kiosks_for_pharmacy(pharmacy=request.pharmacy),
@@ -218,7 +229,7 @@ def _receive_form(request: HttpRequest, data=None) -> ReceiveForm:  # noqa: ANN0
 
 
 @pharmacist_required
-def dispenses(request: HttpRequest) -> HttpResponse:
+def dispenses(request: PharmacistRequest) -> HttpResponse:
     page = Paginator(selectors.dispenses_for_pharmacy(pharmacy=request.pharmacy), 50).get_page(
         request.GET.get("page")
     )
@@ -227,7 +238,7 @@ def dispenses(request: HttpRequest) -> HttpResponse:
 
 @pharmacist_required
 @require_http_methods(["GET", "POST"])
-def calls(request: HttpRequest) -> HttpResponse:
+def calls(request: PharmacistRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             services.kiosk_call_request_answer(
@@ -242,7 +253,7 @@ def calls(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def request_medication(request: HttpRequest) -> HttpResponse:
+def request_medication(request: AuthenticatedRequest) -> HttpResponse:
     """A health worker asks the pharmacist for a formulary item: /pharmacy/request/?screening=ID."""
     if request.user.role != Role.HEALTH_WORKER:
         return render(request, "pharmacy/forbidden.html", status=403)
@@ -273,7 +284,7 @@ def request_medication(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def prescription_qr(request: HttpRequest, prescription_id: int) -> HttpResponse:
+def prescription_qr(request: AuthenticatedRequest, prescription_id: int) -> HttpResponse:
     """The pickup code as an SVG QR code, for the patient's health worker or the pharmacist."""
     import qrcode
     import qrcode.image.svg
@@ -295,5 +306,22 @@ def prescription_qr(request: HttpRequest, prescription_id: int) -> HttpResponse:
 
 def kiosk_simulator(request: HttpRequest) -> HttpResponse:
     """A touch-screen kiosk in the browser. It holds no patient data: it talks to the real kiosk
-    API with the kiosk credential typed into it, exactly as a machine would."""
-    return render(request, "pharmacy/kiosk_simulator.html")
+    API with the kiosk credential typed into it, exactly as a machine would.
+
+    In development (settings.DEBUG) it also lists the seeded demo kiosks, and
+    ``?demo_kiosk=<kiosk id>`` fills in that kiosk's credential (pharmacy.demo). In production
+    there is no list, and the parameter is a 404 whatever it names."""
+    chosen_id = request.GET.get("demo_kiosk")
+    if chosen_id is not None and not settings.DEBUG:
+        raise Http404
+    kiosks = demo.demo_kiosks()
+    chosen = None
+    if chosen_id is not None:
+        chosen = next((k for k in kiosks if k.kiosk.kiosk_id == chosen_id), None)
+        if chosen is None:
+            raise Http404
+    return render(
+        request,
+        "pharmacy/kiosk_simulator.html",
+        {"demo_kiosks": kiosks, "demo_kiosk": chosen},
+    )

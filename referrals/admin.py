@@ -106,12 +106,15 @@ class HospitalStaffMembershipAdmin(admin.ModelAdmin):
     raw_id_fields = ["user"]
 
 
+_EVENT_FIELDS = ("created_at", "kind", "from_status", "to_status", "hospital", "actor", "note")
+
+
 class ReferralEventInline(admin.TabularInline):
     model = ReferralEvent
     extra = 0
     can_delete = False
-    fields = ["created_at", "kind", "from_status", "to_status", "hospital", "actor", "note"]
-    readonly_fields = fields
+    fields = _EVENT_FIELDS
+    readonly_fields = _EVENT_FIELDS
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False  # history is written by the services only

@@ -11,26 +11,16 @@ from rest_framework.views import APIView
 
 from config.pagination import Pagination
 from config.renderers import FHIR_RENDERERS, fhir_schema_responses
+from config.schema import error_response
+from config.serializers import StrictSerializer
 from referrals import selectors, services
 from referrals.fhir import referral_fhir_bundle
 from referrals.presenters import candidate_dict, referral_dict
 
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField()
-    field = serializers.CharField(required=False)
-
-
-def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    text = {
-        400: "Invalid input (bad coordinates, unknown specialty, missing reason ...)",
-        401: "Not signed in",
-        403: "Signed in, but not allowed to do this to this referral",
-        404: "No such referral or screening in your organisation",
-        409: "The referral changed meanwhile (someone else acted first)",
-    }
-    return {c: OpenApiResponse(ErrorSerializer, description=text[c]) for c in codes}
+SCREENING_NOT_FOUND = {404: error_response("No such screening in your organisation")}
+CONFLICT = {
+    409: error_response("The referral changed meanwhile (someone else acted first)"),
+}
 
 
 class HospitalOutSerializer(serializers.Serializer):
@@ -134,7 +124,7 @@ class CandidatesApi(APIView):
             OpenApiParameter("specialties", str, description="Comma-separated specialty codes"),
             OpenApiParameter("k", int, description="How many candidates (1-50, default 5)"),
         ],
-        responses={200: CandidatesOutSerializer, **_errors(400, 401, 404)},
+        responses={200: CandidatesOutSerializer, **SCREENING_NOT_FOUND},
     )
     def get(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.query_params)
@@ -166,7 +156,7 @@ class CandidatesApi(APIView):
 
 
 class ReferralListCreateApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictSerializer):
         screening = serializers.IntegerField(min_value=1, max_value=2**62)
         hospital = serializers.IntegerField(min_value=1, max_value=2**62)
         note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
@@ -183,7 +173,7 @@ class ReferralListCreateApi(APIView):
             OpenApiParameter("limit", int),
             OpenApiParameter("offset", int),
         ],
-        responses={200: ReferralPageSerializer, **_errors(400, 401)},
+        responses={200: ReferralPageSerializer},
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
@@ -200,7 +190,11 @@ class ReferralListCreateApi(APIView):
     @extend_schema(
         operation_id="referrals_send",
         request=InputSerializer,
-        responses={201: ReferralOutSerializer, **_errors(400, 401, 403, 404, 409)},
+        responses={
+            201: ReferralOutSerializer,
+            404: error_response("No such screening or hospital in your organisation"),
+            **CONFLICT,
+        },
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -217,7 +211,7 @@ class ReferralListCreateApi(APIView):
 class ReferralDetailApi(APIView):
     @extend_schema(
         operation_id="referrals_retrieve",
-        responses={200: ReferralOutSerializer, **_errors(401, 404)},
+        responses={200: ReferralOutSerializer},
     )
     def get(self, request: Request, referral_id: int) -> Response:
         referral = selectors.referral_get_for_user(user=request.user, referral_id=referral_id)
@@ -231,7 +225,7 @@ class ReferralFhirApi(APIView):
         operation_id="referrals_fhir",
         description="The referral as a FHIR R4B Bundle (collection) of a ServiceRequest and a Task.",
         responses=fhir_schema_responses(
-            OpenApiResponse(OpenApiTypes.OBJECT, description="FHIR Bundle"), _errors(401, 404)
+            OpenApiResponse(OpenApiTypes.OBJECT, description="FHIR Bundle"), {}
         ),
     )
     def get(self, request: Request, referral_id: int) -> Response:
@@ -242,7 +236,7 @@ class ReferralFhirApi(APIView):
 class _TransitionApi(APIView):
     """POST one lifecycle step; 409 when someone else moved the referral first."""
 
-    InputSerializer: type[serializers.Serializer] = serializers.Serializer
+    InputSerializer: type[serializers.Serializer] = StrictSerializer
 
     def act(self, request: Request, referral_id: int, data: dict):
         raise NotImplementedError
@@ -254,11 +248,11 @@ class _TransitionApi(APIView):
         return Response(referral_dict(referral, detail=True))
 
 
-TRANSITION_RESPONSES = {200: ReferralOutSerializer, **_errors(400, 401, 403, 404, 409)}
+TRANSITION_RESPONSES = {200: ReferralOutSerializer, **CONFLICT}
 
 
 class ReferralAcceptApi(_TransitionApi):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictSerializer):
         appointment_at = serializers.DateTimeField()
         note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
@@ -278,7 +272,7 @@ class ReferralAcceptApi(_TransitionApi):
 
 
 class ReferralDeclineApi(_TransitionApi):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictSerializer):
         reason = serializers.CharField(max_length=2000)
 
     @extend_schema(
@@ -293,7 +287,7 @@ class ReferralDeclineApi(_TransitionApi):
         )
 
 
-class NoteSerializer(serializers.Serializer):
+class NoteSerializer(StrictSerializer):
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
 
@@ -328,7 +322,7 @@ class ReferralNoShowApi(_TransitionApi):
 
 
 class ReferralCompleteApi(_TransitionApi):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictSerializer):
         diagnosis = serializers.CharField(max_length=2000)
         notes = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
@@ -348,7 +342,7 @@ class ReferralCompleteApi(_TransitionApi):
 
 
 class ReferralCancelApi(_TransitionApi):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictSerializer):
         reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
     @extend_schema(

@@ -6,31 +6,32 @@ The version, identifier systems, reference style and Bundle are shared with the 
 
 from __future__ import annotations
 
+from typing import Any
+
 from config import fhir
 from config.fhir import System
 from referrals.models import Referral, ReferralStatus
 from screening.models import CLASS_NAMES
 
-S = ReferralStatus
-TASK_STATUS = {
-    S.PROPOSED: "draft",
-    S.SENT: "requested",
-    S.ACCEPTED: "accepted",
-    S.DECLINED: "rejected",
-    S.ATTENDED: "in-progress",
-    S.NO_SHOW: "failed",
-    S.COMPLETED: "completed",
-    S.CANCELLED: "cancelled",
+TASK_STATUS: dict[str, str] = {
+    ReferralStatus.PROPOSED: "draft",
+    ReferralStatus.SENT: "requested",
+    ReferralStatus.ACCEPTED: "accepted",
+    ReferralStatus.DECLINED: "rejected",
+    ReferralStatus.ATTENDED: "in-progress",
+    ReferralStatus.NO_SHOW: "failed",
+    ReferralStatus.COMPLETED: "completed",
+    ReferralStatus.CANCELLED: "cancelled",
 }
-REQUEST_STATUS = {
-    S.PROPOSED: "draft",
-    S.SENT: "active",
-    S.ACCEPTED: "active",
-    S.DECLINED: "active",  # the request stands; another hospital will be asked
-    S.ATTENDED: "active",
-    S.NO_SHOW: "on-hold",
-    S.COMPLETED: "completed",
-    S.CANCELLED: "revoked",
+REQUEST_STATUS: dict[str, str] = {
+    ReferralStatus.PROPOSED: "draft",
+    ReferralStatus.SENT: "active",
+    ReferralStatus.ACCEPTED: "active",
+    ReferralStatus.DECLINED: "active",  # the request stands; another hospital will be asked
+    ReferralStatus.ATTENDED: "active",
+    ReferralStatus.NO_SHOW: "on-hold",
+    ReferralStatus.COMPLETED: "completed",
+    ReferralStatus.CANCELLED: "revoked",
 }
 
 
@@ -43,21 +44,22 @@ def referral_fhir_bundle(referral: Referral) -> dict:
     patient = screening.patient
     subject = fhir.patient_reference(patient.pseudonym)
     performer = None
-    if referral.hospital_id:
+    hospital = referral.hospital
+    if hospital is not None:
         performer = fhir.logical_reference(
-            "Organization", System.HOSPITAL, referral.hospital_id, display=referral.hospital.name
+            "Organization", System.HOSPITAL, referral.hospital_id, display=hospital.name
         )
-    reason_codes = [
+    reason_codes: list[dict[str, Any]] = [
         {"coding": [{"system": System.FINDING, "code": f, "display": str(CLASS_NAMES[f])}]}
         for f in (screening.findings or [])
         if f in CLASS_NAMES
     ] or [{"text": screening.triage}]
-    service_request = {
+    service_request: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "id": f"referral-{referral.pk}",
         "identifier": [fhir.identifier(System.REFERRAL, referral.pk)],
         "status": REQUEST_STATUS[referral.status],
-        "intent": "proposal" if referral.status == S.PROPOSED else "order",
+        "intent": "proposal" if referral.status == ReferralStatus.PROPOSED else "order",
         "priority": "urgent" if referral.is_urgent else "routine",
         "category": [
             {
@@ -91,7 +93,7 @@ def referral_fhir_bundle(referral: Referral) -> dict:
         service_request["performer"] = [performer]
     if referral.appointment_at:
         service_request["occurrenceDateTime"] = _iso(referral.appointment_at)
-    task = {
+    task: dict[str, Any] = {
         "resourceType": "Task",
         "id": f"referral-task-{referral.pk}",
         "status": TASK_STATUS[referral.status],
@@ -105,7 +107,7 @@ def referral_fhir_bundle(referral: Referral) -> dict:
     }
     if performer:
         task["owner"] = performer
-    if referral.status == S.DECLINED and referral.decline_reason:
+    if referral.status == ReferralStatus.DECLINED and referral.decline_reason:
         task["statusReason"] = {"text": referral.decline_reason}
     if referral.appointment_at:
         task["executionPeriod"] = {"start": _iso(referral.appointment_at)}

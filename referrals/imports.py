@@ -155,12 +155,12 @@ def hospitals_import_csv(*, data: bytes, dry_run: bool = False) -> ImportReport:
                 if flags[column] is None:
                     report.error(line, column, _("Use true or false."))
             counts = {}
-            for column, default in (
+            for column, fallback in (
                 ("weekly_capacity", 0),
                 ("open_slots", 0),
                 ("typical_wait_days", 14),
             ):
-                counts[column] = _parse_count(row.get(column, ""), default)
+                counts[column] = _parse_count(row.get(column, ""), fallback)
                 if counts[column] is None:
                     report.error(line, column, _("Use a whole number from 0 to 999999."))
             codes = [

@@ -245,7 +245,7 @@ def score_terms(
     typical_wait_days: int,
 ) -> dict[str, float]:
     matched = [c for c in required if c in has]
-    covered = len(matched)
+    covered: float = len(matched)
     if covered < len(required) and SpecialtyCode.GENERAL in has:
         covered += GENERAL_PARTIAL * (len(required) - covered)
     return {

@@ -10,12 +10,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from accounts.models import AdminAlert, Role
+from accounts.models import Role
 from config.errors import Conflict, Forbidden, InvalidInput, NotFound
 from referrals import ranking
 from referrals.models import (
@@ -33,18 +32,18 @@ from referrals.selectors import (
     user_hospital_id,
 )
 from screening.models import Screening, Triage
+from screening.result_of_record import screening_of_record
 
 logger = logging.getLogger("eyebridge.referrals")
 
-S = ReferralStatus
 REFERRABLE_TRIAGE = {Triage.REFERABLE, Triage.URGENT, Triage.UNGRADABLE}
 MAX_TEXT = 2000
 
 
 def escalate_after_hours(urgency: str) -> float:
     if urgency == Referral.Urgency.URGENT:
-        return float(getattr(settings, "REFERRAL_ESCALATE_URGENT_AFTER_HOURS", 4))
-    return float(getattr(settings, "REFERRAL_ESCALATE_AFTER_HOURS", 48))
+        return float(settings.REFERRAL_ESCALATE_URGENT_AFTER_HOURS)
+    return float(settings.REFERRAL_ESCALATE_AFTER_HOURS)
 
 
 # --- proposal -------------------------------------------------------------------------------
@@ -72,7 +71,7 @@ def _rank_for(screening: Screening) -> dict[str, Any]:
         longitude=lon,
         required=required,
         urgent=urgent,
-        k=getattr(settings, "REFERRAL_CANDIDATES", ranking.DEFAULT_K),
+        k=settings.REFERRAL_CANDIDATES,
     )
     fields.update(
         origin_source=source,
@@ -91,7 +90,7 @@ def referral_propose_for_screening(*, screening_id: int) -> Referral | None:
     Idempotent: a screening that already has any referral (active, or cancelled by the health
     worker) gets nothing new, and the partial unique constraint on active referrals stops two
     concurrent deliveries of the task from both inserting. Returns the referral, or None."""
-    screening = Screening.objects.select_related("patient", "site").filter(pk=screening_id).first()
+    screening = screening_of_record(screening_id=screening_id)
     if screening is None or screening.triage not in REFERRABLE_TRIAGE:
         return None
     existing = screening.referrals.order_by("-created_at").first()
@@ -100,7 +99,9 @@ def referral_propose_for_screening(*, screening_id: int) -> Referral | None:
     fields = _rank_for(screening)
     try:
         with transaction.atomic():
-            referral = Referral.objects.create(screening=screening, status=S.PROPOSED, **fields)
+            referral = Referral.objects.create(
+                screening=screening, status=ReferralStatus.PROPOSED, **fields
+            )
             _record(
                 referral,
                 kind=ReferralEvent.Kind.PROPOSED,
@@ -180,7 +181,7 @@ def _transition(
             )
             raise Conflict(
                 _("This referral was changed by someone else; it is now %(status)s.")
-                % {"status": S(current).label if current else "?"},
+                % {"status": ReferralStatus(current).label if current else "?"},
                 code="status_conflict",
                 details={"status": current},
             )
@@ -248,7 +249,11 @@ def referral_send(*, user, screening_id: int, hospital_id: Any, note: str = "") 
         try:
             with transaction.atomic():
                 referral = Referral.objects.create(
-                    screening=screening, status=S.SENT, hospital=hospital, sent_at=now, **fields
+                    screening=screening,
+                    status=ReferralStatus.SENT,
+                    hospital=hospital,
+                    sent_at=now,
+                    **fields,
                 )
                 _record(
                     referral, kind=ReferralEvent.Kind.SENT, from_status="", actor=user, note=note
@@ -261,8 +266,12 @@ def referral_send(*, user, screening_id: int, hospital_id: Any, note: str = "") 
         return referral
     # A sent referral that no hospital answered and escalation could not re-route any more may
     # be re-sent by hand; any other referral with a hospital is taken.
-    exhausted = active.status == S.SENT and active.escalation_exhausted
-    if active.status not in (S.PROPOSED, S.DECLINED, S.NO_SHOW) and not exhausted:
+    exhausted = active.status == ReferralStatus.SENT and active.escalation_exhausted
+    if (
+        active.status
+        not in (ReferralStatus.PROPOSED, ReferralStatus.DECLINED, ReferralStatus.NO_SHOW)
+        and not exhausted
+    ):
         raise Conflict(
             _("This referral is already with a hospital."),
             code="already_sent",
@@ -271,7 +280,7 @@ def referral_send(*, user, screening_id: int, hospital_id: Any, note: str = "") 
     return _transition(
         referral=active,
         expected=[active.status],
-        to=S.SENT,
+        to=ReferralStatus.SENT,
         kind=ReferralEvent.Kind.SENT,
         actor=user,
         note=note,
@@ -287,8 +296,14 @@ def referral_cancel(*, user, referral_id: int, reason: str = "") -> Referral:
     reason = _clean_text(reason, field="reason", required=False)
     return _transition(
         referral=referral,
-        expected=[S.PROPOSED, S.SENT, S.DECLINED, S.NO_SHOW, S.ACCEPTED],
-        to=S.CANCELLED,
+        expected=[
+            ReferralStatus.PROPOSED,
+            ReferralStatus.SENT,
+            ReferralStatus.DECLINED,
+            ReferralStatus.NO_SHOW,
+            ReferralStatus.ACCEPTED,
+        ],
+        to=ReferralStatus.CANCELLED,
         kind=ReferralEvent.Kind.CANCELLED,
         actor=user,
         note=reason,
@@ -296,6 +311,7 @@ def referral_cancel(*, user, referral_id: int, reason: str = "") -> Referral:
 
 
 def _parse_appointment(value: Any) -> dt.datetime:
+    when: dt.datetime | None
     if isinstance(value, dt.datetime):
         when = value
     else:
@@ -327,8 +343,8 @@ def referral_accept(*, user, referral_id: int, appointment_at: Any, note: str = 
     note = _clean_text(note, field="note", required=False)
     return _transition(
         referral=referral,
-        expected=[S.SENT],
-        to=S.ACCEPTED,
+        expected=[ReferralStatus.SENT],
+        to=ReferralStatus.ACCEPTED,
         kind=ReferralEvent.Kind.ACCEPTED,
         actor=user,
         note=note,
@@ -343,8 +359,8 @@ def referral_decline(*, user, referral_id: int, reason: Any) -> Referral:
     reason = _clean_text(reason, field="reason", required=True)
     return _transition(
         referral=referral,
-        expected=[S.SENT],
-        to=S.DECLINED,
+        expected=[ReferralStatus.SENT],
+        to=ReferralStatus.DECLINED,
         kind=ReferralEvent.Kind.DECLINED,
         actor=user,
         note=reason,
@@ -360,7 +376,7 @@ def _hospital_outcome(*, user, referral_id: int, note: Any, to: str, kind: str) 
     note = _clean_text(note, field="note", required=False)
     return _transition(
         referral=referral,
-        expected=[S.ACCEPTED],
+        expected=[ReferralStatus.ACCEPTED],
         to=to,
         kind=kind,
         actor=user,
@@ -374,14 +390,18 @@ def referral_mark_attended(*, user, referral_id: int, note: str = "") -> Referra
         user=user,
         referral_id=referral_id,
         note=note,
-        to=S.ATTENDED,
+        to=ReferralStatus.ATTENDED,
         kind=ReferralEvent.Kind.ATTENDED,
     )
 
 
 def referral_mark_no_show(*, user, referral_id: int, note: str = "") -> Referral:
     return _hospital_outcome(
-        user=user, referral_id=referral_id, note=note, to=S.NO_SHOW, kind=ReferralEvent.Kind.NO_SHOW
+        user=user,
+        referral_id=referral_id,
+        note=note,
+        to=ReferralStatus.NO_SHOW,
+        kind=ReferralEvent.Kind.NO_SHOW,
     )
 
 
@@ -393,115 +413,14 @@ def referral_complete(*, user, referral_id: int, diagnosis: Any, notes: Any = ""
     notes = _clean_text(notes, field="notes", required=False)
     return _transition(
         referral=referral,
-        expected=[S.ATTENDED, S.ACCEPTED],
-        to=S.COMPLETED,
+        expected=[ReferralStatus.ATTENDED, ReferralStatus.ACCEPTED],
+        to=ReferralStatus.COMPLETED,
         kind=ReferralEvent.Kind.COMPLETED,
         actor=user,
         note=diagnosis,
         where={"hospital_id": hospital_id},
         fields={"diagnosis": diagnosis, "outcome_notes": notes, "completed_at": timezone.now()},
     )
-
-
-# --- escalation -----------------------------------------------------------------------------
-
-
-def referrals_overdue(*, now: dt.datetime) -> list[int]:
-    routine_cut = now - dt.timedelta(hours=escalate_after_hours(Referral.Urgency.ROUTINE))
-    urgent_cut = now - dt.timedelta(hours=escalate_after_hours(Referral.Urgency.URGENT))
-    return list(
-        Referral.objects.filter(status=S.SENT, escalation_exhausted=False)
-        .filter(
-            Q(urgency=Referral.Urgency.URGENT, sent_at__lte=urgent_cut)
-            | Q(urgency=Referral.Urgency.ROUTINE, sent_at__lte=routine_cut)
-        )
-        .order_by("sent_at")
-        .values_list("pk", flat=True)[:500]
-    )
-
-
-def referral_escalate(*, referral_id: int, now: dt.datetime | None = None) -> str:
-    """Re-route one unanswered ``sent`` referral to the next untried candidate.
-
-    Holds SELECT FOR UPDATE on the referral while it decides: an accept that arrives meanwhile
-    waits, then its conditional UPDATE (status=sent AND hospital=theirs) misses and gets a 409, so
-    a hospital can never accept a referral that has just been moved away from it. Idempotent: the
-    overdue check is repeated under the lock, and sent_at restarts the clock after re-routing.
-    Returns "escalated", "exhausted" or "skipped"."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        referral = Referral.objects.select_for_update().filter(pk=referral_id).first()
-        if referral is None or referral.status != S.SENT or referral.escalation_exhausted:
-            return "skipped"
-        hours = escalate_after_hours(referral.urgency)
-        if referral.sent_at is None or referral.sent_at > now - dt.timedelta(hours=hours):
-            return "skipped"
-        tried = set(
-            referral.events.filter(hospital__isnull=False).values_list("hospital_id", flat=True)
-        ) | {referral.hospital_id}
-        untried = [
-            c["hospital_id"] for c in referral.candidates if c.get("hospital_id") not in tried
-        ]
-        open_ids = set(
-            Hospital.objects.filter(pk__in=untried, accepts_referrals=True).values_list(
-                "pk", flat=True
-            )
-        )
-        next_id = next((pk for pk in untried if pk in open_ids), None)
-        previous = referral.hospital
-        if next_id is None:
-            Referral.objects.filter(pk=referral.pk).update(
-                escalation_exhausted=True, updated_at=now
-            )
-            referral.escalation_exhausted = True
-            _record(
-                referral,
-                kind=ReferralEvent.Kind.ESCALATION_FAILED,
-                from_status=S.SENT,
-                actor=None,
-                note=f"{previous} ({hours:g} h)",
-            )
-            _alert(referral, previous)
-            return "exhausted"
-        Referral.objects.filter(pk=referral.pk).update(
-            hospital_id=next_id, sent_at=now, updated_at=now
-        )
-        referral.hospital_id = next_id
-        _record(
-            referral,
-            kind=ReferralEvent.Kind.ESCALATED,
-            from_status=S.SENT,
-            actor=None,
-            note=f"{previous} ({hours:g} h)",
-        )
-        return "escalated"
-
-
-def _alert(referral: Referral, hospital: Hospital | None) -> None:
-    object_ref = f"referral:{referral.pk}"
-    if AdminAlert.objects.filter(
-        kind="referral_unanswered", object_ref=object_ref, resolved_at__isnull=True
-    ).exists():
-        return
-    try:
-        with transaction.atomic():
-            AdminAlert.objects.create(
-                kind="referral_unanswered",
-                object_ref=object_ref,
-                message=f"Referral {referral.pk} (screening {referral.screening_id}) was not answered "
-                f"by {hospital} and no further candidate hospital remains.",
-            )
-    except IntegrityError:  # the same alert raised concurrently: one open alert is enough
-        pass
-
-
-def referrals_escalate_overdue(*, now: dt.datetime | None = None) -> dict[str, int]:
-    """The beat task's body: escalate every overdue referral; safe to run concurrently."""
-    now = now or timezone.now()
-    counts = {"escalated": 0, "exhausted": 0, "skipped": 0}
-    for referral_id in referrals_overdue(now=now):
-        counts[referral_escalate(referral_id=referral_id, now=now)] += 1
-    return counts
 
 
 # --- patient messages -----------------------------------------------------------------------
@@ -595,3 +514,30 @@ def specialties_ensure_defaults() -> None:
 
     for code, name, name_en in DEFAULT_SPECIALTIES:
         Specialty.objects.get_or_create(code=code, defaults={"name": name, "name_en": name_en})
+
+
+# Escalation is its own use case (referrals/escalation.py); re-exported so that callers keep one
+# place to import referrals' writes from.
+from referrals.escalation import (  # noqa: E402
+    referral_escalate,
+    referrals_escalate_overdue,
+    referrals_overdue,
+)
+
+__all__ = [
+    "escalate_after_hours",
+    "hospital_get",
+    "referral_accept",
+    "referral_cancel",
+    "referral_complete",
+    "referral_decline",
+    "referral_escalate",
+    "referral_event_notify",
+    "referral_mark_attended",
+    "referral_mark_no_show",
+    "referral_propose_for_screening",
+    "referral_send",
+    "referrals_escalate_overdue",
+    "referrals_overdue",
+    "specialties_ensure_defaults",
+]

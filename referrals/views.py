@@ -5,18 +5,21 @@ message on the page (with the matching status code) and nothing is written."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import Role
 from config.errors import NotFound, ServiceError
+from config.http import AuthenticatedRequest
 from referrals import selectors, services
-from referrals.models import AT_HOSPITAL_STATUSES, ReferralStatus
+from referrals.models import AT_HOSPITAL_STATUSES, Referral, ReferralStatus
 from referrals.presenters import snapshot_dict
 from screening.models import CLASS_NAMES
 from screening.triage import reason_text as triage_reason_text
@@ -31,7 +34,7 @@ INBOX_FILTERS = {
 
 
 @login_required
-def inbox(request: HttpRequest) -> HttpResponse:
+def inbox(request: AuthenticatedRequest) -> HttpResponse:
     """Hospital staff: referrals to their hospital. Health workers: their site's referrals."""
     if (
         request.user.role not in (Role.HOSPITAL_STAFF, Role.HEALTH_WORKER)
@@ -66,7 +69,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def referral_detail(request: HttpRequest, referral_id: int) -> HttpResponse:
+def referral_detail(request: AuthenticatedRequest, referral_id: int) -> HttpResponse:
     try:
         referral = selectors.referral_get_for_user(user=request.user, referral_id=referral_id)
     except NotFound:
@@ -74,7 +77,7 @@ def referral_detail(request: HttpRequest, referral_id: int) -> HttpResponse:
     return _render_detail(request, referral)
 
 
-def _render_detail(request: HttpRequest, referral, status: int = 200) -> HttpResponse:
+def _render_detail(request: AuthenticatedRequest, referral, status: int = 200) -> HttpResponse:
     screening = referral.screening
     user = request.user
     is_hospital = selectors.user_hospital_id(user) == referral.hospital_id and referral.hospital_id
@@ -105,7 +108,7 @@ def _render_detail(request: HttpRequest, referral, status: int = 200) -> HttpRes
             for c in candidates
             if c["hospital"]["latitude"] is not None
         ],
-        "tiles": getattr(settings, "REFERRAL_MAP_TILE_URL", ""),
+        "tiles": settings.REFERRAL_MAP_TILE_URL,
     }
     can_send = is_worker and (
         referral.status
@@ -146,24 +149,41 @@ def _render_detail(request: HttpRequest, referral, status: int = 200) -> HttpRes
     )
 
 
-def _act(request: HttpRequest, referral_id: int, action) -> HttpResponse:
+def _act(
+    request: AuthenticatedRequest,
+    referral_id: int,
+    action: Callable[[Referral], Referral | None],
+    done: Callable[[Referral], str] = lambda referral: _("Saved."),
+) -> HttpResponse:
     try:
         referral = selectors.referral_get_for_user(user=request.user, referral_id=referral_id)
     except NotFound:
         raise Http404 from None
     try:
-        action(referral)
+        result = action(referral)
     except ServiceError as exc:
         messages.error(request, exc.message)
         referral.refresh_from_db()
         return _render_detail(request, referral, status=exc.status_code)
-    messages.success(request, _("Saved."))
+    messages.success(request, done(result if result is not None else referral))
     return redirect("referrals:detail", referral_id=referral.pk)
+
+
+def _sent_message(referral: Referral) -> str:
+    # After sending, the health worker's question is "what now?": say where it went and when
+    # the next hospital is asked if this one stays silent.
+    return _(
+        "Referral sent to %(hospital)s. Their answer will show here; without an answer within "
+        "%(hours)s hours, the next hospital on the list is asked."
+    ) % {
+        "hospital": referral.hospital.name if referral.hospital is not None else "",
+        "hours": int(services.escalate_after_hours(referral.urgency)),
+    }
 
 
 @require_POST
 @login_required
-def referral_send(request: HttpRequest, referral_id: int) -> HttpResponse:
+def referral_send(request: AuthenticatedRequest, referral_id: int) -> HttpResponse:
     return _act(
         request,
         referral_id,
@@ -173,12 +193,13 @@ def referral_send(request: HttpRequest, referral_id: int) -> HttpResponse:
             hospital_id=request.POST.get("hospital"),
             note=request.POST.get("note", ""),
         ),
+        done=_sent_message,
     )
 
 
 @require_POST
 @login_required
-def referral_accept(request: HttpRequest, referral_id: int) -> HttpResponse:
+def referral_accept(request: AuthenticatedRequest, referral_id: int) -> HttpResponse:
     return _act(
         request,
         referral_id,
@@ -193,7 +214,7 @@ def referral_accept(request: HttpRequest, referral_id: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def referral_decline(request: HttpRequest, referral_id: int) -> HttpResponse:
+def referral_decline(request: AuthenticatedRequest, referral_id: int) -> HttpResponse:
     return _act(
         request,
         referral_id,
@@ -207,7 +228,7 @@ def referral_decline(request: HttpRequest, referral_id: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def referral_attended(request: HttpRequest, referral_id: int) -> HttpResponse:
+def referral_attended(request: AuthenticatedRequest, referral_id: int) -> HttpResponse:
     return _act(
         request,
         referral_id,
@@ -217,7 +238,7 @@ def referral_attended(request: HttpRequest, referral_id: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def referral_no_show(request: HttpRequest, referral_id: int) -> HttpResponse:
+def referral_no_show(request: AuthenticatedRequest, referral_id: int) -> HttpResponse:
     return _act(
         request,
         referral_id,
@@ -227,7 +248,7 @@ def referral_no_show(request: HttpRequest, referral_id: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def referral_complete(request: HttpRequest, referral_id: int) -> HttpResponse:
+def referral_complete(request: AuthenticatedRequest, referral_id: int) -> HttpResponse:
     return _act(
         request,
         referral_id,
@@ -242,7 +263,7 @@ def referral_complete(request: HttpRequest, referral_id: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def referral_cancel(request: HttpRequest, referral_id: int) -> HttpResponse:
+def referral_cancel(request: AuthenticatedRequest, referral_id: int) -> HttpResponse:
     return _act(
         request,
         referral_id,

@@ -55,7 +55,7 @@ class ScreeningImageInline(admin.TabularInline):
     model = ScreeningImage
     extra = 0
     can_delete = False
-    fields = ["eye", "preview", "gradable", "quality", "width", "height", "sha256"]
+    fields = ("eye", "preview", "gradable", "quality", "width", "height", "sha256")
     readonly_fields = fields
 
     @admin.display(description="photo")
@@ -71,7 +71,7 @@ class EyeResultInline(admin.TabularInline):
     model = EyeResult
     extra = 0
     can_delete = False
-    fields = ["eye", "heatmap", "top_class", "findings", "probabilities", "model_version"]
+    fields = ("eye", "heatmap", "top_class", "findings", "probabilities", "model_version")
     readonly_fields = fields
 
     @admin.display(description="heatmap")

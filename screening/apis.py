@@ -5,10 +5,10 @@ from __future__ import annotations
 import copy
 
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     inline_serializer,
 )
@@ -21,23 +21,12 @@ from rest_framework.views import APIView
 from config.errors import InvalidInput
 from config.pagination import Pagination
 from config.renderers import FHIR_RENDERERS, fhir_schema_responses
+from config.schema import error_response
 from config.serializers import StrictSerializer
 from screening import selectors, services
 from screening.duplicate_photos import duplicate_photo_warnings
 from screening.models import Patient, Screening, Sex, Symptom
 from screening.triage import next_step_text, reason_text
-
-ERRORS = {
-    400: OpenApiResponse(description="Invalid input; per-field errors"),
-    401: OpenApiResponse(description="Not authenticated"),
-    403: OpenApiResponse(description="Authenticated but not allowed (wrong role)"),
-    404: OpenApiResponse(description="Not found, or belongs to another organisation"),
-}
-# The same answers with their body documented, where one status can come in two media types.
-ERRORS_WITH_BODY = {
-    code: OpenApiResponse(OpenApiTypes.OBJECT, description=r.description)
-    for code, r in ERRORS.items()
-}
 
 
 def page_schema(name: str, results: serializers.Field) -> serializers.Serializer:
@@ -117,15 +106,12 @@ class PatientListCreateApi(APIView):
         parameters=[
             OpenApiParameter("q", OpenApiTypes.STR, description="Name, patient code or phone")
         ],
-        responses={
-            200: page_schema("PatientPage", PatientOutput(many=True)),
-            401: ERRORS[401],
-        },
+        responses={200: page_schema("PatientPage", PatientOutput(many=True))},
     )
     def get(self, request: Request) -> Response:
         query = request.query_params.get("q", "")[:100]
-        if "\x00" in query:  # PostgreSQL refuses NUL in a string: it was a 500 (API fuzzing)
-            raise InvalidInput("The search must not contain NUL characters.", field="q")
+        if "\x00" in query:  # PostgreSQL refuses NUL in a string: answer 400, not a 500
+            raise InvalidInput(_("The search must not contain NUL characters."), field="q")
         qs = selectors.patient_search(user=request.user, query=query)
         return paginated(request, self, qs, lambda page: PatientOutput(page, many=True).data)
 
@@ -133,10 +119,9 @@ class PatientListCreateApi(APIView):
         request=InputSerializer,
         responses={
             201: PatientOutput,
-            **ERRORS,
-            409: OpenApiResponse(
-                description="Possible duplicate: `duplicates` lists existing "
-                "records; resend with allow_duplicate=true"
+            409: error_response(
+                "Possible duplicate: `duplicates` lists existing records; resend with "
+                "allow_duplicate=true"
             ),
         },
     )
@@ -152,7 +137,7 @@ class PatientListCreateApi(APIView):
 
 
 class PatientDetailApi(APIView):
-    @extend_schema(responses={200: PatientOutput, 401: ERRORS[401], 404: ERRORS[404]})
+    @extend_schema(responses={200: PatientOutput})
     def get(self, request: Request, patient_id: int) -> Response:
         return Response(
             PatientOutput(selectors.patient_get(user=request.user, patient_id=patient_id)).data
@@ -272,17 +257,16 @@ class ScreeningListCreateApi(APIView):
             OpenApiParameter("offset", OpenApiTypes.INT),
         ],
         responses={
-            200: page_schema("ScreeningPage", serializers.ListField(child=ScreeningOutputSchema)),
-            401: ERRORS[401],
+            200: page_schema("ScreeningPage", serializers.ListField(child=ScreeningOutputSchema))
         },
     )
     def get(self, request: Request) -> Response:
         qs = selectors.screenings_for_user(user=request.user).prefetch_related("images", "results")
         status_filter = request.query_params.get("status")
         if status_filter:
-            # Only a known status: `?status=%00` reached PostgreSQL and was a 500 (API fuzzing).
+            # Only a known status reaches the query (PostgreSQL refuses e.g. `?status=%00`).
             if status_filter not in Screening.Status.values:
-                raise InvalidInput("Unknown status.", field="status")
+                raise InvalidInput(_("Unknown status."), field="status")
             qs = qs.filter(status=status_filter)
         return paginated(
             request, self, qs, lambda page: [screening_output(s, request) for s in page]
@@ -290,7 +274,10 @@ class ScreeningListCreateApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": InputSerializer},
-        responses={201: ScreeningCreatedSchema, **ERRORS},
+        responses={
+            201: ScreeningCreatedSchema,
+            404: error_response("No such patient at your site"),
+        },
         description="Submit a screening with one or both eyes. Photos are checked inside the request "
         "(JPEG/PNG by content, size, quality gate); a photo that fails returns 400 with per-field "
         "reasons, e.g. `blurred: hold the camera still and retake`. The 201 answer lists "
@@ -325,7 +312,7 @@ class ScreeningListCreateApi(APIView):
 
 
 class ScreeningDetailApi(APIView):
-    @extend_schema(responses={200: ScreeningOutputSchema, 401: ERRORS[401], 404: ERRORS[404]})
+    @extend_schema(responses={200: ScreeningOutputSchema})
     def get(self, request: Request, screening_id: int) -> Response:
         screening = selectors.screening_get(user=request.user, screening_id=screening_id)
         return Response(screening_output(screening, request))
@@ -335,9 +322,7 @@ class ScreeningFhirApi(APIView):
     renderer_classes = FHIR_RENDERERS
 
     @extend_schema(
-        responses=fhir_schema_responses(
-            OpenApiTypes.OBJECT, {401: ERRORS_WITH_BODY[401], 404: ERRORS_WITH_BODY[404]}
-        ),
+        responses=fhir_schema_responses(OpenApiTypes.OBJECT, {}),
         description="FHIR R4B Bundle: Patient, ImagingStudy, Observations, DiagnosticReport.",
     )
     def get(self, request: Request, screening_id: int) -> Response:

@@ -45,7 +45,7 @@ def duplicate_photo_warnings(*, screening: Screening) -> list[dict]:
     # The most recent earlier use of each photo at this site; "earlier" by id, which follows
     # creation order and never ties.
     earlier: dict[str, ScreeningImage] = {}
-    for match in (
+    for earlier_image in (
         ScreeningImage.objects.filter(
             sha256__in=eyes_by_hash,
             screening__site_id=screening.site_id,
@@ -54,7 +54,7 @@ def duplicate_photo_warnings(*, screening: Screening) -> list[dict]:
         .select_related("screening__patient")
         .order_by("-screening_id")
     ):
-        earlier.setdefault(match.sha256, match)
+        earlier.setdefault(earlier_image.sha256, earlier_image)
     for image in images:
         match = earlier.get(image.sha256)
         if match is None:

@@ -1,12 +1,47 @@
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from screening.models import Sex, Symptom
+from screening import regions
+from screening.models import Sex, Site, Symptom
+
+# Exact coordinates given with a region must lie this near its point: the largest 군 (홍천)
+# reaches about 60 km from its office; farther, they belong elsewhere or hold a typo. The outer
+# islands of 신안 lie farther still: there, leave the region empty and give the coordinates alone.
+COORDINATES_NEAR_REGION_KM = 60.0
+# A site is preselected as the district whose office is this near it (a 보건소 is in its
+# county's main town, within a few km of the 군청).
+SITE_DISTRICT_KM = 10.0
+
+
+def _province_label(province: regions.Province) -> str:
+    if (get_language() or "ko").startswith("ko"):
+        return province.name
+    return f"{province.name_en} ({province.name})"
+
+
+def _district_label(district: regions.District) -> str:
+    if (get_language() or "ko").startswith("ko"):
+        return district.name
+    return f"{district.name_en} ({district.name})"
 
 
 class PatientForm(forms.Form):
+    """Registration of a patient. The home is chosen as a 시/도 and 시/군/구 (screening.regions),
+    and its coordinates derived here from the district's point, never taken from the page; exact
+    coordinates, for who knows them, stay behind the template's "advanced" disclosure. With
+    nothing chosen the home is the health worker's site (``site``, which also preselects its
+    district), where the patient came from; a form given no site leaves the home unknown, and a
+    referral then starts from the screening site all the same.
+
+    ``cleaned_data`` holds exactly the fields of ``screening.services.PatientInput`` (and
+    ``allow_duplicate``): the region fields become ``region``, ``home_latitude`` and
+    ``home_longitude``."""
+
     name = forms.CharField(label=_("Name"), max_length=120)
     birth_date = forms.DateField(
         label=_("Birth date"), widget=forms.DateInput(attrs={"type": "date"})
@@ -18,7 +53,18 @@ class PatientForm(forms.Form):
         required=False,
         widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
     )
-    region = forms.CharField(label=_("Region"), max_length=100, required=False)
+    sido = forms.ChoiceField(
+        label=_("Province (시/도)"),
+        required=False,
+        widget=forms.Select(attrs={"aria-describedby": "home-region-help"}),
+        error_messages={"invalid_choice": _("Choose a province from the list.")},
+    )
+    sigungu = forms.ChoiceField(
+        label=_("City, county or district (시/군/구)"),
+        required=False,
+        widget=forms.Select(attrs={"aria-describedby": "home-region-help"}),
+        error_messages={"invalid_choice": _("Choose a city, county or district from the list.")},
+    )
     address = forms.CharField(label=_("Address"), max_length=300, required=False)
     home_latitude = forms.FloatField(
         label=_("Home latitude"), required=False, min_value=-90, max_value=90
@@ -45,6 +91,84 @@ class PatientForm(forms.Form):
         required=True,
     )
     allow_duplicate = forms.BooleanField(widget=forms.HiddenInput, required=False)
+
+    REGION_FIELDS = ("sido", "sigungu")
+
+    def __init__(self, *args: Any, site: Site | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.site = site
+        empty = ("", "—")
+        cast(forms.ChoiceField, self.fields["sido"]).choices = [empty] + [
+            (p.code, _province_label(p)) for p in regions.PROVINCES
+        ]
+        # Grouped by province: without the page's script the list still reads as 시/도 > 시/군/구.
+        cast(forms.ChoiceField, self.fields["sigungu"]).choices = [empty] + [
+            (
+                _province_label(p),
+                [(d.code, _district_label(d)) for d in regions.districts_of(p.code)],
+            )
+            for p in regions.PROVINCES
+        ]
+        home = self.site_district()
+        if home is not None:
+            self.fields["sido"].initial = home.province_code
+            self.fields["sigungu"].initial = home.code
+
+    def site_district(self) -> regions.District | None:
+        """The district the site is in, by the nearest district office (None if none is near)."""
+        site = self.site
+        if site is None or site.latitude is None or site.longitude is None:
+            return None
+        return regions.nearest_district(site.latitude, site.longitude, within_km=SITE_DISTRICT_KM)
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data  # what Form.clean returns
+        sido = data.pop("sido", "") or ""
+        sigungu = data.pop("sigungu", "") or ""
+        if self.errors:
+            return data
+        district = regions.district(sigungu) if sigungu else None
+        province = regions.province(sido) if sido else None
+        if district is not None and province is not None and district.province != province:
+            self.add_error(
+                "sigungu",
+                _("%(district)s is not in %(province)s.")
+                % {"district": district.name, "province": province.name},
+            )
+            return data
+        if province is not None and district is None:
+            self.add_error(
+                "sigungu", _("Choose the city, county or district too, or leave both empty.")
+            )
+            return data
+        lat, lon = data.get("home_latitude"), data.get("home_longitude")
+        if (lat is None) != (lon is None):
+            self.add_error("home_latitude", _("Give both home latitude and longitude, or neither."))
+            return data
+        if district is not None:
+            data["region"] = district.label
+            if lat is None or lon is None:  # both or neither, checked above
+                lat, lon = district.latitude, district.longitude
+            elif (
+                regions.distance_km(lat, lon, district.latitude, district.longitude)
+                > COORDINATES_NEAR_REGION_KM
+            ):
+                self.add_error(
+                    "home_latitude",
+                    _(
+                        "These coordinates lie outside %(region)s. Correct them, or leave them "
+                        "empty to use the centre of the region."
+                    )
+                    % {"region": district.label},
+                )
+                return data
+        elif lat is None and self.site is not None and self.site.latitude is not None:
+            lat, lon = self.site.latitude, self.site.longitude
+            home = self.site_district()
+            data["region"] = home.label if home is not None else self.site.region
+        data["home_latitude"], data["home_longitude"] = lat, lon
+        return data
 
 
 class ScreeningForm(forms.Form):

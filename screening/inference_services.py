@@ -139,7 +139,7 @@ def screenings_predict(*, screening_ids: list[int]) -> list[ScreeningPrediction]
         pictures = []
         for _p, im in gradable:
             try:
-                pictures.append(decode_image(uploads.media_path(im.path).read_bytes()))
+                pictures.append(decode_image(uploads.read_stored(im.path)))
             except (OSError, ValueError) as exc:
                 raise RuntimeError(f"stored image {im.path} is missing or unreadable") from exc
         results = ensemble.predict(

@@ -7,7 +7,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-CLASS_CODES = ("N", "D", "G", "C", "A", "H", "M", "O")
+from ml import CLASSES as CLASS_CODES
+
+# The model's classes come from ml (one source); these are only their translated labels, and a
+# class the model gains without a label here fails at import rather than showing a bare code.
 CLASS_NAMES = {
     "N": _("Normal"),
     "D": _("Diabetic retinopathy"),
@@ -18,6 +21,8 @@ CLASS_NAMES = {
     "M": _("Pathological myopia"),
     "O": _("Other abnormality"),
 }
+if set(CLASS_NAMES) != set(CLASS_CODES):
+    raise RuntimeError(f"screening.models.CLASS_NAMES must label exactly ml.CLASSES {CLASS_CODES}")
 
 
 class Site(models.Model):
@@ -160,6 +165,13 @@ class Triage(models.TextChoices):
     UNGRADABLE = "ungradable", _("Ungradable: in-person examination")
 
 
+class ResultSource(models.TextChoices):
+    """Who settled the result of record (screening.result_of_record)."""
+
+    AI = "ai", _("AI")
+    GRADER = "grader", _("Grader")
+
+
 class Screening(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", _("Draft")
@@ -193,6 +205,18 @@ class Screening(models.Model):
     study_instance_uid = models.CharField(
         max_length=64, unique=True, default=new_dicom_uid, editable=False
     )
+    # The result of record, once a person has read the photos (screening.result_of_record). Kept
+    # beside the AI's triage and findings above, never over them: the two are what the field
+    # performance of the model is measured on. Empty while the AI's result stands alone.
+    final_triage = models.CharField(
+        max_length=12, choices=Triage.choices, blank=True, db_index=True
+    )
+    final_findings = models.JSONField(default=list, blank=True)
+    final_source = models.CharField(max_length=6, choices=ResultSource.choices, blank=True)
+    final_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    final_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -204,6 +228,17 @@ class Screening(models.Model):
             models.CheckConstraint(
                 condition=~Q(status="completed") | ~Q(triage=""),
                 name="completed_screening_has_triage",
+            ),
+            # A result of record is whole: its triage, who settled it and when, or nothing.
+            models.CheckConstraint(
+                condition=Q(final_triage="", final_source="", final_at__isnull=True)
+                | (~Q(final_triage="") & ~Q(final_source="") & Q(final_at__isnull=False)),
+                name="screening_final_result_whole",
+            ),
+            # A grader's result names the grader.
+            models.CheckConstraint(
+                condition=~Q(final_source="grader") | Q(final_by__isnull=False),
+                name="screening_grader_result_has_grader",
             ),
         ]
 
@@ -217,6 +252,11 @@ class Screening(models.Model):
     @property
     def is_referable(self) -> bool:
         return self.triage in {Triage.REFERABLE, Triage.URGENT, Triage.UNGRADABLE}
+
+    @property
+    def triage_of_record(self) -> str:
+        """The triage that counts: a person's final read where there is one, else the AI's."""
+        return self.final_triage or self.triage
 
 
 # An importable name for the OpenAPI enum (config SPECTACULAR_SETTINGS ENUM_NAME_OVERRIDES): the

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 
 from accounts.models import Role, User
 from config.errors import NotFound
+from screening import extensions
 from screening.models import EyeResult, Patient, Screening, ScreeningImage, Site
 
 
@@ -39,7 +41,7 @@ def patient_get(*, user: User, patient_id: int) -> Patient:
     try:
         return patients_for_user(user=user).get(pk=patient_id)
     except (Patient.DoesNotExist, ValueError, TypeError):
-        raise NotFound("Patient not found.") from None
+        raise NotFound(_("Patient not found.")) from None
 
 
 def screenings_for_user(*, user: User) -> QuerySet[Screening]:
@@ -60,45 +62,37 @@ def screening_get(*, user: User, screening_id: int) -> Screening:
             .get(pk=screening_id)
         )
     except (Screening.DoesNotExist, ValueError, TypeError):
-        raise NotFound("Screening not found.") from None
+        raise NotFound(_("Screening not found.")) from None
 
 
 def worklist(*, user: User, limit: int = 100) -> QuerySet[Screening]:
-    # The worklist shows each row's referral status (referrals' template tag reads the prefetched
-    # reverse relation), so prefetch it by name: one query for all rows, and no import of referrals.
+    # The worklist badges that downstream apps register read their relations from each row;
+    # prefetching what they declare keeps the list at a fixed number of queries.
     return (
         screenings_for_user(user=user)
-        .prefetch_related("referrals__hospital")
+        .prefetch_related(*extensions.worklist_prefetches())
         .order_by("-created_at")[:limit]
     )
 
 
 def screening_visible_to_other_roles(*, user: User, screening_id: int) -> bool:
     """Pharmacists and hospital staff may see a screening's images when their organisation holds
-    a prescription or referral for it. Asked by name through the apps' tables, so that screening
-    never imports pharmacy or referrals (data flows one way)."""
-    from importlib import import_module
-
-    if user.role == Role.HOSPITAL_STAFF:
-        check = getattr(import_module("referrals.selectors"), "hospital_can_view_screening", None)
-        return bool(check and check(user=user, screening_id=screening_id))
-    if user.role == Role.PHARMACIST:
-        check = getattr(import_module("pharmacy.selectors"), "pharmacist_can_view_screening", None)
-        return bool(check and check(user=user, screening_id=screening_id))
-    return False
+    a prescription or referral for it; the apps that hold those register the check
+    (``screening.extensions.register_viewer``), so screening never names them."""
+    return extensions.may_view(user=user, screening_id=screening_id)
 
 
 def image_get(*, user: User, image_id: int) -> ScreeningImage:
     image = ScreeningImage.objects.filter(pk=image_id).select_related("screening").first()
     if image is None or not _can_view(user=user, screening=image.screening):
-        raise NotFound("Image not found.")
+        raise NotFound(_("Image not found."))
     return image
 
 
 def result_get(*, user: User, result_id: int) -> EyeResult:
     result = EyeResult.objects.filter(pk=result_id).select_related("screening").first()
     if result is None or not _can_view(user=user, screening=result.screening):
-        raise NotFound("Heatmap not found.")
+        raise NotFound(_("Heatmap not found."))
     return result
 
 

@@ -7,9 +7,10 @@ transaction, so a rejected request leaves nothing behind.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -142,6 +143,8 @@ def screening_submit(
     symptoms: Iterable[str] = (),
     notes: str = "",
     accept_ungradable: bool = False,
+    kept: Mapping[str, PendingPhoto] | None = None,
+    keep_accepted: bool = False,
 ) -> Screening:
     """Validate both photos (content, size, quality gate) inside the request, store them and queue
     the screening for inference once the transaction commits.
@@ -149,19 +152,29 @@ def screening_submit(
     A photo that fails the quality gate is refused with reasons the health worker can act on
     ("blurred: hold the camera still and retake"), unless ``accept_ungradable`` says a retake
     already failed: then it is stored as ungradable and triage sends the patient to an in-person
-    examination."""
+    examination.
+
+    ``kept`` holds eyes accepted by an earlier, refused submission (stored already), used where
+    no new photo of that eye comes. With ``keep_accepted`` (the portal), a refusal stores the
+    eyes that passed and lists them in ``details["accepted"]``, so the health worker retakes only
+    the eye that failed."""
     from ml.quality import assess_quality
 
     _require_site(user)
     patient = selectors.patient_get(user=user, patient_id=patient_id)
     clean_symptoms = _validate_symptoms(symptoms)
-    if left_image is None and right_image is None:
+    kept = {
+        eye: photo
+        for eye, photo in (kept or {}).items()
+        if {"left": left_image, "right": right_image}.get(eye) is None
+    }
+    if left_image is None and right_image is None and not kept:
         raise InvalidInput(
             _("Add a photo of at least one eye."), code="no_image", field="left_image"
         )
 
     errors: dict[str, list[dict]] = {}
-    checked: list[tuple[str, object, dict]] = []
+    checked: list[tuple[str, np.ndarray, dict]] = []
     for eye, upload in (("left", left_image), ("right", right_image)):
         if upload is None:
             continue
@@ -181,16 +194,27 @@ def screening_submit(
         checked.append((eye, rgb, quality.to_dict()))
     if errors:
         first = next(iter(errors.values()))[0]
-        raise InvalidInput(first["message"], code=first["code"], details={"errors": errors})
+        details: dict = {"errors": errors}
+        if keep_accepted:
+            details["accepted"] = {
+                **kept,
+                **{
+                    eye: _pending(uploads.store_rgb(pixels), found)
+                    for eye, pixels, found in checked
+                },
+            }
+        raise InvalidInput(first["message"], code=first["code"], details=details)
 
     created_files: list[str] = []
     try:
-        stored = []
-        for eye, rgb, quality in checked:
-            image = uploads.store_rgb(rgb)
+        stored: list[tuple[str, PendingPhoto, dict]] = [
+            (eye, photo, photo.quality) for eye, photo in kept.items()
+        ]
+        for eye, pixels, found in checked:
+            image = uploads.store_rgb(pixels)
             if image.created:
                 created_files.append(image.path)
-            stored.append((eye, image, quality))
+            stored.append((eye, _pending(image, found), found))
         with transaction.atomic():
             screening = Screening.objects.create(
                 site=patient.site,
@@ -221,6 +245,27 @@ def screening_submit(
     return screening
 
 
+@dataclass(frozen=True)
+class PendingPhoto:
+    """An eye's photo that passed the checks and is stored, waiting for its screening."""
+
+    path: str
+    sha256: str
+    width: int
+    height: int
+    quality: dict
+
+
+def _pending(image: uploads.StoredImage, quality: dict) -> PendingPhoto:
+    return PendingPhoto(
+        path=image.path,
+        sha256=image.sha256,
+        width=image.width,
+        height=image.height,
+        quality=quality,
+    )
+
+
 def screening_enqueue(*, screening_id: int) -> None:
     """Send the inference task after the surrounding transaction commits: a worker must never look
     for a row it cannot see yet, and a rolled-back submission must send nothing."""
@@ -241,15 +286,23 @@ from screening.inference_services import (  # noqa: E402
     screenings_predict,
 )
 
+# A person's final read, stored beside the AI's result (screening/result_of_record.py).
+from screening.result_of_record import (  # noqa: E402
+    screening_result_of_record_set,
+    screening_trigger_result_changed,
+)
+
 __all__ = [
     "PatientInput",
     "patient_create",
     "screening_enqueue",
     "screening_mark_failed",
+    "screening_result_of_record_set",
     "screening_run_inference",
     "screening_store_result",
     "screening_submit",
     "screening_sweep_stuck",
     "screening_trigger_downstream",
+    "screening_trigger_result_changed",
     "screenings_predict",
 ]

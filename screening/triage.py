@@ -26,7 +26,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from screening.models import CLASS_CODES, CLASS_NAMES, Symptom, Triage
@@ -105,9 +107,10 @@ def decide(
     referable = False
 
     for eye in graded:
+        probabilities = cast(Mapping[str, float], eye.probabilities)  # graded: never None
         found = []
         for code in DISEASE_CLASSES:
-            p = float(eye.probabilities[code])
+            p = float(probabilities[code])
             rule = rules[code]
             if p < rule.threshold:
                 continue
@@ -195,8 +198,32 @@ def reason_text(reason: Mapping | str) -> str:
     return str(reason.get("text") or code or "")
 
 
+def reason_plain(reason: Mapping | str) -> str:
+    """A reason in the words a health worker tells the patient: what was seen and where, without
+    the probabilities and thresholds (those are for clinicians, behind the result page's details)."""
+    if isinstance(reason, str) or reason.get("code") != "finding":
+        return reason_text(reason)
+    eye = reason.get("eye", "")
+    name = CLASS_NAMES.get(reason.get("class", ""), reason.get("class", ""))
+    if reason.get("urgent"):
+        texts = {
+            "left": _("Strong signs of %(name)s in the left eye"),
+            "right": _("Strong signs of %(name)s in the right eye"),
+        }
+    else:
+        texts = {
+            "left": _("Signs of %(name)s in the left eye"),
+            "right": _("Signs of %(name)s in the right eye"),
+        }
+    text = texts.get(eye, _("Signs of %(name)s"))
+    # The class names are capitalised labels ("Diabetic retinopathy"); mid-sentence they read in
+    # lower case. Korean has no case, so only the languages that do are touched.
+    in_sentence = str(name).lower() if (get_language() or "").startswith("en") else str(name)
+    return text % {"name": in_sentence}
+
+
 def next_step_text(triage: str) -> str:
-    texts = {
+    texts: dict[str, str] = {
         Triage.NORMAL: _("Rescreen in 12 months."),
         Triage.MEDICATION: _("A pharmacist will review the proposed medication."),
         Triage.REFERABLE: _("Refer to an eye clinic (routine)."),

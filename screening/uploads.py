@@ -10,13 +10,17 @@ file name (path traversal, unicode tricks) never reaches the file system.
 from __future__ import annotations
 
 import hashlib
-import os
+import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 from django.conf import settings
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from config.errors import InvalidInput
 
@@ -29,7 +33,7 @@ MAX_SIDE = 10_000
 
 @dataclass(frozen=True)
 class StoredImage:
-    path: str  # relative to MEDIA_ROOT
+    path: str  # the name in default_storage
     sha256: str
     width: int
     height: int
@@ -44,20 +48,42 @@ def read_upload(upload, *, field: str) -> bytes:
     size = getattr(upload, "size", None)
     if size is not None and size > limit:
         raise InvalidInput(
-            f"The photo is larger than {limit // (1024 * 1024)} MB.", code="too_large", field=field
+            _("The photo is larger than %(mb)d MB.") % {"mb": limit // (1024 * 1024)},
+            code="too_large",
+            field=field,
         )
     data = upload.read(limit + 1)
     if len(data) > limit:
         raise InvalidInput(
-            f"The photo is larger than {limit // (1024 * 1024)} MB.", code="too_large", field=field
+            _("The photo is larger than %(mb)d MB.") % {"mb": limit // (1024 * 1024)},
+            code="too_large",
+            field=field,
         )
     if not data:
-        raise InvalidInput("The photo is empty (0 bytes).", code="empty", field=field)
+        raise InvalidInput(_("The photo is empty (0 bytes)."), code="empty", field=field)
     if not data.startswith(ALLOWED_SIGNATURES):
         raise InvalidInput(
-            "Only JPEG or PNG photos are accepted.", code="unsupported_type", field=field
+            _("Only JPEG or PNG photos are accepted."), code="unsupported_type", field=field
         )
     return data
+
+
+# ml has no Django and speaks English; the health worker reads these in their own language.
+DECODE_MESSAGES = {
+    "not_an_image": gettext_lazy("The file is not a JPEG or PNG image."),
+    "empty": gettext_lazy("The photo is empty (0 bytes)."),
+    "too_large": gettext_lazy("The photo is too large; send a smaller one."),
+    "decompression_bomb": gettext_lazy(
+        "The image declares far more pixels than a fundus photo has."
+    ),
+    "unsupported_format": gettext_lazy("Only JPEG or PNG photos are accepted."),
+    "too_small": gettext_lazy("The photo is too small to grade; take it again at full size."),
+    "unsupported_mode": gettext_lazy(
+        "This colour mode is not supported; save the photo as an 8-bit RGB JPEG or PNG."
+    ),
+    "truncated": gettext_lazy("The photo is incomplete (the upload was cut off); send it again."),
+    "corrupt": gettext_lazy("The image file is damaged and cannot be read."),
+}
 
 
 def decode(data: bytes, *, field: str) -> np.ndarray:
@@ -66,7 +92,8 @@ def decode(data: bytes, *, field: str) -> np.ndarray:
     try:
         return decode_image(data, max_pixels=MAX_PIXELS, max_side=MAX_SIDE)
     except ImageError as exc:
-        raise InvalidInput(exc.message, code=exc.code, field=field) from exc
+        message = DECODE_MESSAGES.get(exc.code, exc.message)
+        raise InvalidInput(str(message), code=exc.code, field=field) from exc
 
 
 def store_rgb(rgb: np.ndarray, *, subdir: str = "fundus", quality: int = 92) -> StoredImage:
@@ -74,7 +101,7 @@ def store_rgb(rgb: np.ndarray, *, subdir: str = "fundus", quality: int = 92) -> 
         ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
     )
     if not ok:  # pragma: no cover - OpenCV encodes any uint8 RGB array
-        raise InvalidInput("The photo could not be stored.", code="encode_failed")
+        raise InvalidInput(_("The photo could not be stored."), code="encode_failed")
     return store_bytes(buf.tobytes(), suffix=".jpg", subdir=subdir, rgb=rgb)
 
 
@@ -83,16 +110,15 @@ def store_bytes(
 ) -> StoredImage:
     digest = hashlib.sha256(data).hexdigest()
     rel = f"{subdir}/{digest[:2]}/{digest}{suffix}"
-    target = Path(settings.MEDIA_ROOT) / rel
-    target.parent.mkdir(parents=True, exist_ok=True)
     created = False
-    if not target.exists():
-        # Write to a temporary name and rename: a crash never leaves a half-written image under
-        # its final content-addressed name.
-        tmp = target.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
-        created = True
+    if not default_storage.exists(rel):
+        saved = default_storage.save(rel, ContentFile(data))
+        if saved != rel:
+            # Another request stored the same bytes between the check and the save, and the
+            # storage chose a free name: the content is identical, so keep the canonical one.
+            default_storage.delete(saved)
+        else:
+            created = True
     height, width = rgb.shape[:2] if rgb is not None else (0, 0)
     return StoredImage(
         path=rel,
@@ -107,15 +133,25 @@ def store_bytes(
 def delete_stored(paths: list[str]) -> None:
     """Remove files this request created, after its transaction failed (no orphan files)."""
     for rel in paths:
-        try:
-            (Path(settings.MEDIA_ROOT) / rel).unlink()
-        except FileNotFoundError:
-            pass
+        default_storage.delete(_checked(rel))
 
 
-def media_path(rel: str) -> Path:
-    root = Path(settings.MEDIA_ROOT).resolve()
-    path = (root / rel).resolve()
-    if root not in path.parents:
-        raise InvalidInput("Invalid stored path.", code="bad_path")
-    return path
+# A stored path read back from the database is still checked before it reaches the storage: a
+# relative name of plain segments, so a tampered row cannot point the file views outside it.
+STORED_NAME = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$")
+
+
+def _checked(rel: str) -> str:
+    if not isinstance(rel, str) or not STORED_NAME.match(rel) or ".." in rel.split("/"):
+        raise InvalidInput(_("Invalid stored path."), code="bad_path")
+    return rel
+
+
+def open_stored(rel: str) -> File:
+    """The stored file, opened for reading (the caller closes it; FileResponse does)."""
+    return default_storage.open(_checked(rel), "rb")
+
+
+def read_stored(rel: str) -> bytes:
+    with open_stored(rel) as handle:
+        return handle.read()

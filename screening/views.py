@@ -9,25 +9,31 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from accounts.models import Role, User
 from config.errors import Conflict, InvalidInput, NotFound
-from screening import selectors, services, uploads
+from config.http import AuthenticatedRequest
+from screening import pending_photos, selectors, services, uploads
 from screening.forms import PatientForm, ScreeningForm
 from screening.models import CLASS_NAMES
-from screening.triage import next_step_text, reason_text
+from screening.triage import next_step_text, reason_plain, reason_text
 
 
 def _not_found(request: HttpRequest) -> HttpResponse:
     return render(request, "screening/not_found.html", status=404)
 
 
-def _require_health_worker(request: HttpRequest) -> HttpResponse | None:
+def _require_health_worker(request: AuthenticatedRequest) -> HttpResponse | None:
     if selectors.user_site(user=request.user) is None and not request.user.is_platform_admin:
+        # A pharmacist or hospital member has a role, just not this page's: say so and show
+        # the way home, rather than "no role assigned".
+        if request.user.role and request.user.role != Role.HEALTH_WORKER:
+            return render(request, "role_elsewhere.html", status=403)
         return render(request, "accounts/no_role.html", status=403)
     return None
 
 
 @login_required
-def worklist(request: HttpRequest) -> HttpResponse:
+def worklist(request: AuthenticatedRequest) -> HttpResponse:
     if denied := _require_health_worker(request):
         return denied
     screenings = selectors.worklist(user=request.user)
@@ -35,7 +41,7 @@ def worklist(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def patient_list(request: HttpRequest) -> HttpResponse:
+def patient_list(request: AuthenticatedRequest) -> HttpResponse:
     if denied := _require_health_worker(request):
         return denied
     query = request.GET.get("q", "")[:100]
@@ -45,10 +51,10 @@ def patient_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def patient_create(request: HttpRequest) -> HttpResponse:
+def patient_create(request: AuthenticatedRequest) -> HttpResponse:
     if denied := _require_health_worker(request):
         return denied
-    form = PatientForm(request.POST or None)
+    form = PatientForm(request.POST or None, site=selectors.user_site(user=request.user))
     duplicates = []
     if request.method == "POST" and form.is_valid():
         values = dict(form.cleaned_data)
@@ -61,8 +67,10 @@ def patient_create(request: HttpRequest) -> HttpResponse:
             )
         except Conflict as exc:
             duplicates = exc.details.get("duplicates", [])
-            form.data = form.data.copy()
-            form.data["allow_duplicate"] = "on"
+            # A bound form's data is request.POST: copied to tick the box on the page shown again.
+            data = request.POST.copy()
+            data["allow_duplicate"] = "on"
+            form.data = data
         except InvalidInput as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
@@ -78,7 +86,7 @@ def patient_create(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
+def patient_detail(request: AuthenticatedRequest, patient_id: int) -> HttpResponse:
     try:
         patient = selectors.patient_get(user=request.user, patient_id=patient_id)
     except NotFound:
@@ -91,13 +99,14 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def screening_create(request: HttpRequest, patient_id: int) -> HttpResponse:
+def screening_create(request: AuthenticatedRequest, patient_id: int) -> HttpResponse:
     try:
         patient = selectors.patient_get(user=request.user, patient_id=patient_id)
     except NotFound:
         return _not_found(request)
     form = ScreeningForm(request.POST or None, request.FILES or None)
     retake: dict[str, list[dict]] = {}
+    kept = pending_photos.unsign(request.POST, user=request.user, patient=patient)
     if request.method == "POST" and form.is_valid():
         try:
             screening = services.screening_submit(
@@ -108,9 +117,12 @@ def screening_create(request: HttpRequest, patient_id: int) -> HttpResponse:
                 symptoms=form.cleaned_data["symptoms"],
                 notes=form.cleaned_data["notes"],
                 accept_ungradable=form.cleaned_data["accept_ungradable"],
+                kept=kept,
+                keep_accepted=True,
             )
         except InvalidInput as exc:
             retake = exc.details.get("errors", {})
+            kept = exc.details.get("accepted", kept)
             if not retake:
                 form.add_error(None, exc.message)
         else:
@@ -119,7 +131,13 @@ def screening_create(request: HttpRequest, patient_id: int) -> HttpResponse:
     return render(
         request,
         "screening/screening_form.html",
-        {"form": form, "patient": patient, "retake": retake},
+        {
+            "form": form,
+            "patient": patient,
+            "retake": retake,
+            # The eyes that passed stay chosen: the health worker retakes only the one that failed.
+            "kept": pending_photos.sign(kept, user=request.user, patient=patient),
+        },
         status=status,
     )
 
@@ -145,13 +163,16 @@ def _result_context(screening) -> dict:
     return {
         "screening": screening,
         "eyes": eyes,
-        "reasons": [reason_text(r) for r in screening.reasons],
+        # The health worker reads the decision, why in plain words and what to do now; the
+        # probabilities and thresholds are for clinicians, behind "details".
+        "reasons": [reason_plain(r) for r in screening.reasons],
+        "clinical_reasons": [reason_text(r) for r in screening.reasons],
         "next_step": next_step_text(screening.triage),
     }
 
 
 @login_required
-def screening_detail(request: HttpRequest, screening_id: int) -> HttpResponse:
+def screening_detail(request: AuthenticatedRequest, screening_id: int) -> HttpResponse:
     try:
         screening = selectors.screening_get(user=request.user, screening_id=screening_id)
     except NotFound:
@@ -160,7 +181,7 @@ def screening_detail(request: HttpRequest, screening_id: int) -> HttpResponse:
 
 
 @login_required
-def screening_status(request: HttpRequest, screening_id: int) -> HttpResponse:
+def screening_status(request: AuthenticatedRequest, screening_id: int) -> HttpResponse:
     """htmx polls this fragment until the result arrives."""
     try:
         screening = selectors.screening_get(user=request.user, screening_id=screening_id)
@@ -173,9 +194,9 @@ def screening_status(request: HttpRequest, screening_id: int) -> HttpResponse:
     return response
 
 
-def _stream(path: str, content_type: str) -> HttpResponse:
+def _stream(path: str, content_type: str) -> HttpResponse | FileResponse:
     try:
-        handle = open(uploads.media_path(path), "rb")  # noqa: SIM115 - FileResponse closes it
+        handle = uploads.open_stored(path)
     except (FileNotFoundError, InvalidInput):
         return HttpResponse(status=404)
     response = FileResponse(handle, content_type=content_type)
@@ -184,7 +205,7 @@ def _stream(path: str, content_type: str) -> HttpResponse:
     return response
 
 
-def _file_user(request: HttpRequest):
+def _file_user(request: HttpRequest) -> User | None:
     """Photos and heatmaps are fetched by the portal (session) and by API clients (token)."""
     if request.user.is_authenticated:
         return request.user
@@ -198,7 +219,7 @@ def _file_user(request: HttpRequest):
     return found[0] if found else None
 
 
-def image_file(request: HttpRequest, image_id: int) -> HttpResponse:
+def image_file(request: HttpRequest, image_id: int) -> HttpResponse | FileResponse:
     request.user = _file_user(request) or request.user
     if not request.user.is_authenticated:
         return HttpResponse(status=401)
@@ -209,7 +230,7 @@ def image_file(request: HttpRequest, image_id: int) -> HttpResponse:
     return _stream(image.path, "image/jpeg")
 
 
-def heatmap_file(request: HttpRequest, result_id: int) -> HttpResponse:
+def heatmap_file(request: HttpRequest, result_id: int) -> HttpResponse | FileResponse:
     request.user = _file_user(request) or request.user
     if not request.user.is_authenticated:
         return HttpResponse(status=401)

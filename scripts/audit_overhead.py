@@ -12,6 +12,7 @@ import os
 import statistics
 import sys
 import time
+from typing import cast
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
@@ -25,7 +26,7 @@ from django.test import override_settings  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
 
-def run(n: int, patient_id: int, user) -> list[float]:  # noqa: ANN001
+def run(n: int, patient_id: int, user) -> list[float]:
     client = APIClient()
     client.force_authenticate(user)
     client.get(f"/api/v1/patients/{patient_id}/")  # warm up
@@ -42,13 +43,14 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     from django.conf import settings
 
-    from accounts.models import AuditEvent
+    from accounts.models import AuditEvent, User
+    from screening.models import Patient
     from tests.factories import HealthWorkerFactory, PatientFactory
 
-    hw = HealthWorkerFactory()
-    patient = PatientFactory(site=hw.site_membership.site)
+    hw = cast(User, HealthWorkerFactory())
+    patient = cast(Patient, PatientFactory(site=hw.site_membership.site))
     without = [m for m in settings.MIDDLEWARE if m != "accounts.audit.AuditMiddleware"]
-    rounds = {"with audit": [], "without audit": []}
+    rounds: dict[str, list[float]] = {"with audit": [], "without audit": []}
     for _ in range(3):  # interleaved, so that machine load affects both alike
         rounds["with audit"] += run(n, patient.id, hw)
         with override_settings(MIDDLEWARE=without):

@@ -8,13 +8,13 @@ from rest_framework.test import APIClient
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def pytest_addoption(parser) -> None:  # noqa: ANN001
+def pytest_addoption(parser) -> None:
     parser.addoption(
         "--run-slow", action="store_true", help="also run the tests marked slow (make test-long)"
     )
 
 
-def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001
+def pytest_collection_modifyitems(config, items) -> None:
     """`slow` tests (soak, 1,000-example fuzzing, load) run only with --run-slow: deselected, not
     skipped, so that `make test` reports no skips and `make test-long -m slow --run-slow` runs them."""
     if config.getoption("--run-slow"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from config.env import env_bool, env_int, env_list, env_str
@@ -38,9 +39,12 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "accounts",
     "screening",
+    "grading",
     "pharmacy",
     "referrals",
     "dashboard",
+    # The project itself, for the commands that span the apps (`manage.py seed_demo`).
+    "config",
 ]
 
 MIDDLEWARE = [
@@ -169,6 +173,14 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # directly; screening.views streams them after an organisation check.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
+# Photos and heatmaps go through Django's Storage API (screening.uploads): object storage is a
+# backend away, e.g. STORAGE_BACKEND=storages.backends.s3.S3Storage with django-storages' AWS_*
+# settings. The default writes atomically under MEDIA_ROOT (config.storage).
+STORAGE_BACKEND = env_str("STORAGE_BACKEND", "config.storage.AtomicFileSystemStorage")
+STORAGES = {
+    "default": {"BACKEND": STORAGE_BACKEND},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 # Uploads: an eye photo from a fundus camera is a few MB; 15 MB leaves room for phone cameras.
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 15 * 1024 * 1024)
@@ -177,6 +189,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 # Whole request body: two photos at the limit plus the form fields (accounts.security).
 REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", 2 * UPLOAD_MAX_BYTES + 1024 * 1024)
+# JSON API bodies (config.parsers): no API body is anywhere near these; a deeper or bigger one is
+# an attack on the parser, refused with a 400 before it is built.
+API_JSON_MAX_BYTES = env_int("API_JSON_MAX_BYTES", DATA_UPLOAD_MAX_MEMORY_SIZE)
+API_JSON_MAX_DEPTH = env_int("API_JSON_MAX_DEPTH", 32)
 
 ML_WEIGHTS_DIR = Path(env_str("ML_WEIGHTS_DIR", str(BASE_DIR / "ml" / "weights" / "default")))
 ML_DEVICE = env_str("ML_DEVICE", "auto")
@@ -187,13 +203,16 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("filesystem"):
     _broker_dir = VAR_DIR / "broker"
-    for _folder in ("out", "processed"):
+    for _folder in ("out", "processed", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # kombu keeps its exchange bindings in "control/" under the working directory unless
+        # told otherwise; broker state belongs under var/ with the rest.
+        "control_folder": str(_broker_dir / "control"),
     }
 else:
     # Redis redelivers an unacknowledged task after the visibility timeout. It must exceed the
@@ -226,8 +245,14 @@ SCREENING_BATCH_SIZE = env_int("SCREENING_BATCH_SIZE", 8)
 # Downstream steps after a screening result is stored, by task name so that screening never
 # imports the apps that build on it (data flows screening -> pharmacy | referrals).
 SCREENING_COMPLETED_TASKS = [
+    "grading.tasks.grading_case_open",
     "pharmacy.tasks.prescription_propose_for_screening",
     "referrals.tasks.referral_propose_for_screening",
+]
+# The same, when a person's final read becomes a screening's result of record
+# (screening.result_of_record): the referral follows the final triage.
+SCREENING_RESULT_CHANGED_TASKS = [
+    "referrals.result_tasks.referral_follow_result_of_record",
 ]
 
 # --- REST API -----------------------------------------------------------------------------
@@ -259,13 +284,22 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # Several components have a "status"; name the screening's so the names are stable.
-    "ENUM_NAME_OVERRIDES": {"ScreeningStatusEnum": "screening.models.ScreeningStatus"},
+    # Several components have a "status"; name the screening's so the names are stable. The
+    # grading API uses the triage and its case stages in several fields: each named once.
+    "ENUM_NAME_OVERRIDES": {
+        "ScreeningStatusEnum": "screening.models.ScreeningStatus",
+        "TriageEnum": "screening.models.Triage",
+        "GradingCaseStageEnum": "grading.models.CaseStage",
+        "GradingOpenStageEnum": "grading.models.OPEN_STAGE_CHOICES",
+    },
 }
 
 # Messages to patients (dispense codes, referral updates). Console by default; an SMS gateway is
 # another backend class.
 MESSAGE_BACKEND = env_str("MESSAGE_BACKEND", "accounts.messaging.ConsoleBackend")
+# accounts.messaging.SmsGatewayBackend posts {"to", "text"} here with a bearer token.
+SMS_GATEWAY_URL = env_str("SMS_GATEWAY_URL", "")
+SMS_GATEWAY_TOKEN = env_str("SMS_GATEWAY_TOKEN", "")
 
 LOGGING = {
     "version": 1,
@@ -285,6 +319,9 @@ REFERRAL_CANDIDATES = env_int("REFERRAL_CANDIDATES", 5)
 # Tile URL template for the referral map (e.g. a self-hosted tile server). Empty: no tiles, the
 # hospitals are drawn on a plain background (the portal serves no third-party assets).
 REFERRAL_MAP_TILE_URL = env_str("REFERRAL_MAP_TILE_URL", "")
+# One font file for the referral letter's Korean text; empty: the first of Nanum Gothic, Nanum
+# Barun Gothic, Noto Sans CJK found on the machine (referrals/letter.py).
+REFERRAL_LETTER_FONT = env_str("REFERRAL_LETTER_FONT", "")
 CELERY_BEAT_SCHEDULE["referrals-escalate"] = {
     "task": "referrals.tasks.referrals_escalate",
     "schedule": 300.0,
@@ -319,13 +356,34 @@ CELERY_BEAT_SCHEDULE["dashboard-rollup"] = {
     "schedule": 600.0,
 }
 
-# --- lead ---
+# --- System checks ---
 # SQLite (the bare-machine `make run`) ignores covering-index columns; PostgreSQL uses them.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
 
-# --- reliability (API fuzzing) ---
+# --- API schema ---
 # Document every operation's error statuses with one accurate error body (config/schema.py).
 SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
     "drf_spectacular.hooks.postprocess_schema_enums",
     "config.schema.document_errors",
 ]
+
+# --- grading ---
+# Which finished screenings a grader reads (grading.selectors): every referable, urgent or
+# ungradable one, and this share of those the AI called normal or medication. The sample is what
+# makes the AI's specificity measurable; it is drawn by a hash of (seed, screening id), so the same
+# seed always picks the same screenings.
+try:
+    GRADING_NORMAL_SAMPLE_RATE = float(env_str("GRADING_NORMAL_SAMPLE_RATE", "0.10"))
+except ValueError as _exc:
+    raise ImproperlyConfigured("GRADING_NORMAL_SAMPLE_RATE must be a number") from _exc
+if not 0.0 <= GRADING_NORMAL_SAMPLE_RATE <= 1.0:
+    raise ImproperlyConfigured("GRADING_NORMAL_SAMPLE_RATE must be between 0 and 1")
+GRADING_SAMPLE_SEED = env_str("GRADING_SAMPLE_SEED", "eyebridge-grading")
+# Turnaround targets: a case still unread this long after it was opened is overdue, and the
+# beat escalates it once to its reading centres.
+GRADING_TURNAROUND_HOURS = env_int("GRADING_TURNAROUND_HOURS", 48)
+GRADING_URGENT_TURNAROUND_HOURS = env_int("GRADING_URGENT_TURNAROUND_HOURS", 4)
+CELERY_BEAT_SCHEDULE["grading-escalate"] = {
+    "task": "grading.tasks.grading_cases_escalate",
+    "schedule": 300.0,
+}

@@ -14,7 +14,7 @@ import screening.models
 BATCH = 2000
 
 
-def _fill(apps, schema_editor) -> None:  # noqa: ANN001
+def _fill(apps, schema_editor) -> None:
     Screening = apps.get_model("screening", "Screening")
     ScreeningImage = apps.get_model("screening", "ScreeningImage")
     for model, fields in (

@@ -80,16 +80,19 @@ def test_every_page_links_a_favicon_that_is_served(client):
 def test_make_run_banner_lists_every_demo_login():
     """The usernames the seed commands create, read from their source, all appear in the banner."""
     seeds = [
-        REPO_ROOT / "screening/management/commands/seed_demo.py",
+        REPO_ROOT / "config/management/commands/seed_demo.py",
+        REPO_ROOT / "screening/management/commands/seed_demo_screening.py",
+        REPO_ROOT / "dashboard/management/commands/seed_demo_dashboard.py",
         REPO_ROOT / "pharmacy/management/commands/seed_demo_pharmacy.py",
         REPO_ROOT / "referrals/management/commands/seed_demo_referrals.py",
+        REPO_ROOT / "grading/management/commands/seed_demo_grading.py",
     ]
     names = set()
     for seed in seeds:
         text = seed.read_text(encoding="utf-8")
         names |= set(re.findall(r'ensure_user\(\s*"([a-z0-9_]+)"', text))
         names |= set(re.findall(r'username="([a-z0-9_]+)"', text))
-    assert {"chw", "pharmacist", "hospital", "admin"} <= names
+    assert {"chw", "pharmacist", "hospital", "publichealth", "admin"} <= names
     banner = next(
         line
         for line in (REPO_ROOT / "Makefile").read_text(encoding="utf-8").splitlines()

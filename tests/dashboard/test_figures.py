@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
-from dashboard.filters import DashboardFilters
-from dashboard.selectors import DashboardScope, dashboard_data
+from dashboard.scope import DashboardFilters, DashboardScope
+from dashboard.selectors import dashboard_data
 from tests.dashboard.conftest import DATE_FROM, DATE_TO
 
 ALL = DashboardScope(regions=None)
@@ -177,22 +177,6 @@ def test_a_site_outside_the_scope_shows_nothing_even_if_passed_straight_to_the_s
     data = _data(world, scope=DashboardScope(regions=("Gangwon",)), site=world.site_a)
     assert data.screenings_total == 0
     assert data.referrals["total"] == 0
-
-
-def test_funnel_falls_back_to_current_status_without_the_event_history(world, monkeypatch):
-    from django.apps import apps
-
-    from dashboard import selectors
-
-    def without_events(app_label, name):
-        return None if name == "ReferralEvent" else apps.get_model(app_label, name)
-
-    monkeypatch.setattr(selectors, "_optional_model", without_events)
-    ref = _data(world).referrals
-    assert not ref["history"]
-    assert [row.count for row in ref["steps"]] == [4, 3, 3, 1, 1]
-    assert ref["declined"] == 0  # r2's decline is only in the history
-    assert ref["median_to_accept"] is None and ref["mean_to_accept"] is None
 
 
 def test_a_screening_backdated_into_the_range_counts_with_its_results(world):

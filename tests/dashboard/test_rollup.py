@@ -12,7 +12,6 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from dashboard.filters import DashboardFilters
 from dashboard.models import (
     COUNT_FIELDS,
     POSITIVE_FIELDS,
@@ -20,7 +19,8 @@ from dashboard.models import (
     DailySiteStats,
     RollupDay,
 )
-from dashboard.selectors import DashboardScope, dashboard_data, day_start
+from dashboard.scope import DashboardFilters, DashboardScope, day_start
+from dashboard.selectors import dashboard_data
 from dashboard.services import rollup_days_refresh, rollup_recent_refresh
 from dashboard.tasks import dashboard_rollup_refresh
 from referrals.models import ReferralEvent, ReferralStatus

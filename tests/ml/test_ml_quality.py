@@ -99,3 +99,25 @@ def test_cost_does_not_grow_with_camera_resolution() -> None:
 def test_wrong_array_type_is_a_value_error() -> None:
     with pytest.raises(ValueError):
         assess_quality(np.zeros((10, 10), np.float32))
+
+
+def test_a_coffee_cup_is_not_a_fundus_rather_than_off_centre() -> None:
+    assert codes(skimage.data.coffee()) == ["no_fundus"]
+
+
+def test_a_pale_bluish_camera_look_in_a_clean_aperture_is_still_a_fundus(
+    retina: np.ndarray,
+) -> None:
+    """A pale, bluish camera (cold white balance, low saturation) keeps a round, centred field;
+    the colour rule must not call it "not a fundus" (it did, for a real normal ODIR eye)."""
+    rgb = retina.astype(np.float32)
+    gray = rgb.mean(axis=2, keepdims=True)
+    pale = 0.35 * rgb + 0.65 * gray  # most of the orange-red saturation gone
+    pale[..., 2] *= 1.12
+    pale[..., 0] *= 0.92
+    pale_rgb = np.clip(pale, 0, 255).astype(np.uint8)
+    m = assess_quality(pale_rgb).metrics
+    assert m["redness"] < 0.40 or m["chroma"] < 0.25  # below the orange-red bars
+    assert "no_fundus" not in codes(pale_rgb)
+    # The same colours without the round aperture (a gray-blue scene) are still refused.
+    assert "no_fundus" in codes(cv2.resize(pale_rgb[300:900, 300:900], (640, 480)))

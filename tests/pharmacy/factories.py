@@ -86,11 +86,11 @@ class PharmacistFactory(UserFactory):
             )
 
 
-def link(pharmacy: Pharmacy, site) -> None:  # noqa: ANN001
+def link(pharmacy: Pharmacy, site) -> None:
     PharmacySiteLink.objects.get_or_create(pharmacy=pharmacy, site=site)
 
 
-def kiosk_for(pharmacy: Pharmacy, name: str = "Kiosk"):  # noqa: ANN201
+def kiosk_for(pharmacy: Pharmacy, name: str = "Kiosk"):
     """A kiosk and its secret, created through the service (the secret is only hashed)."""
     return services.kiosk_create(pharmacy=pharmacy, name=name)
 
@@ -101,7 +101,7 @@ def stock(
     quantity: int,
     *,
     slot: str = "A1",
-    lot: str = "L1",  # noqa: ANN001
+    lot: str = "L1",
     expiry: dt.date | None = None,
 ) -> StockLot:
     return services.stock_lot_receive(
@@ -118,7 +118,7 @@ def protocol(
     medication: Medication,
     *,
     symptom: str = "dryness",
-    triage=("normal", "medication"),  # noqa: ANN001
+    triage=("normal", "medication"),
     quantity: int = 1,
 ) -> MedicationProtocol:
     return MedicationProtocol.objects.create(
@@ -151,7 +151,7 @@ def pending_prescription(
 def approved_prescription(
     pharmacist,
     medication: Medication | None = None,
-    quantity: int = 1,  # noqa: ANN001
+    quantity: int = 1,
     **screening_kwargs,
 ) -> tuple[Prescription, str]:
     """An approved prescription and its plain dispense code."""

@@ -25,8 +25,11 @@ def test_seed_demo_pharmacy_is_idempotent_and_prints_working_secrets(api_client)
     again = StringIO()
     call_command("seed_demo_pharmacy", stdout=again)
     assert (Medication.objects.count(), StockLot.objects.count(), Kiosk.objects.count()) == counts
-    assert counts[2] == 2
-    assert PharmacySiteLink.objects.filter(site__in=sites).count() == 2
+    assert counts[2] == 4  # two near 정선, one in 신안, one in 종로
+    # A site of no demo centre is served by the main (정선) pharmacy, the pharmacist's.
+    links = PharmacySiteLink.objects.filter(site__in=sites)
+    assert links.count() == 2
+    assert {link.pharmacy.region for link in links} == {"강원"}
     pharmacist = User.objects.get(username="pharmacist")
     assert pharmacist.role == Role.PHARMACIST and pharmacist.check_password("eyebridge-demo")
     secrets = re.findall(r"kiosk (\S+) secret (\S+)", out.getvalue())
@@ -85,3 +88,18 @@ def test_kiosk_simulate_cli_dispenses_through_http(
             stdout=StringIO(),
         )
     call_command("reconcile_stock", stdout=StringIO())
+
+
+def test_a_kiosk_secret_never_starts_with_a_dash(monkeypatch):
+    # `--secret -abc` reads as an option on every command line, so such draws are thrown away.
+    from pharmacy import codes
+
+    draws = iter(["-uxoN16qO44PhFD73bWe0AC", "uxoN16qO44PhFD73bWe0AC-"])
+    monkeypatch.setattr(codes.secrets, "token_urlsafe", lambda n: next(draws))
+    assert codes.new_kiosk_secret() == "uxoN16qO44PhFD73bWe0AC-"
+
+
+def test_kiosk_simulate_without_a_secret_says_how_to_give_one(monkeypatch):
+    monkeypatch.delenv("EYEBRIDGE_KIOSK_SECRET", raising=False)
+    with pytest.raises(CommandError, match="EYEBRIDGE_KIOSK_SECRET"):
+        call_command("kiosk_simulate", kiosk="K-1", code="ABCD-EFGH", stdout=StringIO())

@@ -3,43 +3,17 @@ same instant by a barrier, hitting the kiosk API outside any test transaction.""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections import Counter
 
 import pytest
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import IntegrityError, connection, transaction
 
 from pharmacy.models import Dispense, DispenseCode, StockLot, StockMovement
-from tests.pharmacy.conftest import kiosk_client, present
+from tests.pharmacy.conftest import N, at_once, kiosk_client, present, unknown_code
 from tests.pharmacy.factories import approved_prescription, stock
 
 pytestmark = pytest.mark.django_db(transaction=True)
-N = 50
-
-
-def hammer(make_request) -> list:
-    """Run make_request(i) in N threads at once; return the responses."""
-    barrier = threading.Barrier(N)
-    results: list = [None] * N
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = make_request(i)
-        except Exception as exc:  # surfaced by the assertions below
-            results[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(N)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    for result in results:
-        assert not isinstance(result, Exception), repr(result)
-    return results
 
 
 def assert_stock_consistent() -> None:
@@ -56,7 +30,7 @@ def test_fifty_codes_for_the_last_unit_exactly_one_wins(
     lot = stock(kiosk, medication, 1)
     codes = [approved_prescription(pharmacist, medication)[1] for _ in range(N)]
 
-    responses = hammer(lambda i: present(kiosk_client(kiosk, secret), codes[i]))
+    responses = at_once(lambda i: present(kiosk_client(kiosk, secret), codes[i]))
 
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {201: 1, 409: N - 1}, statuses
@@ -72,7 +46,7 @@ def test_the_same_code_fifty_times_dispenses_once(pharmacist, kiosk_and_secret, 
     lot = stock(kiosk, medication, 10)
     prescription, code = approved_prescription(pharmacist, medication)
 
-    responses = hammer(lambda i: present(kiosk_client(kiosk, secret), code))
+    responses = at_once(lambda i: present(kiosk_client(kiosk, secret), code))
 
     statuses = Counter(r.status_code for r in responses)
     assert statuses[201] == 1, statuses
@@ -93,10 +67,7 @@ def test_fifty_unknown_codes_at_a_fresh_kiosk_get_exactly_the_cap_of_404s(kiosk_
     its own connection); that file runs it across gunicorn worker processes."""
     kiosk, secret = kiosk_and_secret
 
-    alphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
-    unknown = [f"ZZZZZZ{alphabet[i // 32]}{alphabet[i % 32]}" for i in range(N)]
-
-    responses = hammer(lambda i: present(kiosk_client(kiosk, secret), unknown[i]))
+    responses = at_once(lambda i: present(kiosk_client(kiosk, secret), unknown_code(i)))
 
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {404: 10, 429: N - 10}, statuses
@@ -112,7 +83,7 @@ def test_the_same_idempotency_key_fifty_times_has_one_side_effect(
     _, code = approved_prescription(pharmacist, medication)
     key = str(uuid.uuid4())
 
-    responses = hammer(lambda i: present(kiosk_client(kiosk, secret), code, key=key))
+    responses = at_once(lambda i: present(kiosk_client(kiosk, secret), code, key=key))
 
     statuses = Counter(r.status_code for r in responses)
     assert set(statuses) <= {201, 409}, statuses

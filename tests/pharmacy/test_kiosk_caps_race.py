@@ -10,7 +10,6 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
@@ -20,14 +19,13 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
-from pharmacy import codes
 from pharmacy.models import Dispense, DispenseCode, Kiosk, StockLot
 from tests.conftest import REPO_ROOT, worker_env
+from tests.pharmacy.conftest import N, at_once, unknown_code
 from tests.pharmacy.factories import approved_prescription, stock
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-N = 50
 CAP = 10
 WORKERS = 8
 
@@ -54,7 +52,7 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def web(django_db_setup, tmp_path_factory):  # noqa: ANN001, ANN201
+def web(django_db_setup, tmp_path_factory):
     """gunicorn (sync workers, one request at a time each) on the test database."""
     port = _free_port()
     log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
@@ -108,55 +106,40 @@ def web(django_db_setup, tmp_path_factory):  # noqa: ANN001, ANN201
         log.close()
 
 
-def _present_all(web: Server, kiosk: Kiosk, secret: str, code_for) -> list[tuple[int, str]]:  # noqa: ANN001
+def _present_all(web: Server, kiosk: Kiosk, secret: str, code_for) -> list[tuple[int, str]]:
     """POST kiosk/dispenses/ N times at once (code_for(i) is the i-th code); (status, error code)."""
-    barrier = threading.Barrier(N)
-    results: list = [None] * N
     headers = {
         "Authorization": f"Kiosk {kiosk.kiosk_id}:{secret}",
         "Content-Type": "application/json",
     }
+    # Connected before the barrier, each its own: the race is between requests, not handshakes.
+    conns = [http.client.HTTPConnection("127.0.0.1", web.port, timeout=60) for _ in range(N)]
+    for conn in conns:
+        conn.connect()
 
-    def run(i: int) -> None:
-        body = json.dumps({"code": code_for(i)})
-        conn = http.client.HTTPConnection("127.0.0.1", web.port, timeout=60)
-        try:
-            conn.connect()
-            barrier.wait(timeout=30)
-            conn.request(
-                "POST",
-                "/api/v1/kiosk/dispenses/",
-                body=body,
-                headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
-            )
-            response = conn.getresponse()
-            payload = json.loads(response.read() or b"{}")
-            results[i] = (response.status, payload.get("code", ""))
-        except Exception as exc:  # surfaced below
-            results[i] = exc
-        finally:
+    def post(i: int) -> tuple[int, str]:
+        conn = conns[i]
+        conn.request(
+            "POST",
+            "/api/v1/kiosk/dispenses/",
+            body=json.dumps({"code": code_for(i)}),
+            headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
+        )
+        response = conn.getresponse()
+        payload = json.loads(response.read() or b"{}")
+        return response.status, payload.get("code", "")
+
+    try:
+        return at_once(post)
+    finally:
+        for conn in conns:
             conn.close()
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(N)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    for result in results:
-        assert isinstance(result, tuple), repr(result)
-    return results
 
-
-def _unknown_code(i: int) -> str:
-    """A well-formed code that no prescription has (distinct for each i)."""
-    digits = codes.ALPHABET
-    return "ZZZ" + "".join(digits[(i // len(digits) ** k) % len(digits)] for k in range(5))
-
-
-def test_fifty_unknown_codes_at_once_get_at_most_cap_404s(web, kiosk_and_secret):
+def test_fiftyunknown_codes_at_once_get_at_most_cap_404s(web, kiosk_and_secret):
     kiosk, secret = kiosk_and_secret
 
-    results = _present_all(web, kiosk, secret, _unknown_code)
+    results = _present_all(web, kiosk, secret, unknown_code)
 
     statuses = Counter(status for status, _ in results)
     assert statuses == {404: CAP, 429: N - CAP}, statuses
@@ -193,7 +176,7 @@ def test_a_burst_of_guesses_with_one_right_code_still_evaluates_at_most_cap_unkn
     stock(kiosk, medication, 3)
     _, code = approved_prescription(pharmacist, medication)
 
-    results = _present_all(web, kiosk, secret, lambda i: code if i == N // 2 else _unknown_code(i))
+    results = _present_all(web, kiosk, secret, lambda i: code if i == N // 2 else unknown_code(i))
 
     statuses = Counter(status for status, _ in results)
     assert statuses[404] == CAP, statuses

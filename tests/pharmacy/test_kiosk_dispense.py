@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import pytest
 from django.utils import timezone
-from rest_framework.renderers import JSONRenderer
 
 from accounts.models import AdminAlert
 from pharmacy.models import Dispense, PharmacyAlert, Prescription, StockLot, StockMovement
@@ -73,34 +71,64 @@ def test_full_release_flow_decrements_stock_and_marks_dispensed(
     assert again.status_code == 409 and again.json()["code"] == "code_used"
 
 
-def test_every_kiosk_answer_is_exactly_the_documented_dispense_output(
+def test_every_kiosk_answer_is_the_documented_dispense_output_of_the_stored_rows(
     pharmacist, kiosk, kiosk_api, medication
 ):
-    """The kiosk answers are built by hand for speed; they must not drift from the serializer
-    that documents them in the OpenAPI schema (reserved, confirmed, completed, failed; one lot
-    and two lots)."""
+    """Each answer has exactly the fields that DispenseOutput documents in the OpenAPI schema, and
+    says what the database now holds: the reservation answers from the rows it has in memory, the
+    other steps read them back (reserved, confirmed, completed, failed; one lot and two lots)."""
+    from rest_framework import serializers
+
     from pharmacy.apis import DispenseOutput
 
     stock(kiosk, medication, 1, lot="SOON", expiry=timezone.localdate() + dt.timedelta(days=9))
     stock(kiosk, medication, 9, lot="LATE", expiry=timezone.localdate() + dt.timedelta(days=99))
+    moment = serializers.DateTimeField()
 
-    def documented(dispense_id: int) -> dict:
+    def stored(dispense_id: int) -> dict:
         dispense = Dispense.objects.select_related("prescription").get(pk=dispense_id)
-        return json.loads(JSONRenderer().render(DispenseOutput(dispense).data))
+        return {
+            "id": dispense.pk,
+            "status": dispense.status,
+            "prescription_id": dispense.prescription_id,
+            "items": [
+                {
+                    "medication_id": line.medication_id,
+                    "code": line.medication.code,
+                    "name_ko": line.medication.name_ko,
+                    "name_en": line.medication.name_en,
+                    "strength": line.medication.strength,
+                    "slot": line.slot,
+                    "lot_number": line.lot.lot_number,
+                    "expiry": line.lot.expiry.isoformat(),
+                    "quantity": line.quantity,
+                }
+                for line in dispense.lines.select_related("medication", "lot")
+            ],
+            "counselling": dispense.prescription.counselling,
+            "counselling_confirmed": dispense.counselling_confirmed_at is not None,
+            "created_at": moment.to_representation(dispense.created_at),
+            "completed_at": dispense.completed_at
+            and moment.to_representation(dispense.completed_at),
+        }
+
+    def documented(answer: dict) -> dict:
+        assert list(answer) == list(DispenseOutput().fields)
+        return stored(answer["id"])
 
     _, code = approved_prescription(pharmacist, medication, quantity=2)
     reserved = present(kiosk_api, code).json()
-    assert len(reserved["items"]) == 2 and reserved == documented(reserved["id"])
+    assert len(reserved["items"]) == 2 and reserved == documented(reserved)
     path = f"/api/v1/kiosk/dispenses/{reserved['id']}"
     confirmed = kiosk_api.post(f"{path}/confirm-counselling/", {}, format="json").json()
-    assert confirmed["counselling_confirmed"] and confirmed == documented(reserved["id"])
+    assert confirmed["counselling_confirmed"] and confirmed == documented(confirmed)
     completed = kiosk_api.post(f"{path}/complete/", {}, format="json").json()
-    assert completed["completed_at"] and completed == documented(reserved["id"])
+    assert completed["completed_at"] and completed == documented(completed)
 
     _, code = approved_prescription(pharmacist, medication, quantity=1)
     other = present(kiosk_api, code).json()
     failed = kiosk_api.post(f"/api/v1/kiosk/dispenses/{other['id']}/fail/", {}, format="json")
-    assert failed.json()["status"] == "failed" and failed.json() == documented(other["id"])
+    assert failed.json()["status"] == "failed" and failed.json() == documented(failed.json())
 
 
 def test_fefo_takes_earliest_expiry_and_skips_expired_lots(

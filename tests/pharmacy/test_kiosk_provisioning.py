@@ -34,7 +34,7 @@ def heartbeat(kiosk_id: str, secret: str) -> int:
     return client.post("/api/v1/kiosk/heartbeat/", {}, format="json").status_code
 
 
-def kiosk_changes(change: str | None = None):  # noqa: ANN201
+def kiosk_changes(change: str | None = None):
     events = AuditEvent.objects.filter(object_type="kiosk").order_by("id")
     return events.filter(extra__change=change) if change else events
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.template import Context, Template
 from django.test import RequestFactory
 from django.utils import timezone
 
 from pharmacy.models import KioskCallRequest, PharmacyAlert, Prescription
 from pharmacy.services import kiosk_heartbeat
+from screening import extensions
+from tests.extension_helpers import render_registered
 from tests.factories import HealthWorkerFactory, ScreeningFactory, SiteFactory
 from tests.pharmacy.factories import (
     MedicationFactory,
@@ -171,9 +172,7 @@ def test_health_worker_request_form(client, pharmacy, medication):
 def render_panel(user, screening) -> str:
     request = RequestFactory().get("/")
     request.user = user
-    return Template("{% load pharmacy_tags %}{% pharmacy_panel screening %}").render(
-        Context({"request": request, "screening": screening})
-    )
+    return render_registered(extensions.panels(), "pharmacy", screening, request)
 
 
 def test_panel_shows_code_to_the_sites_health_worker_only_once_approved(

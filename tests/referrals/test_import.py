@@ -138,5 +138,6 @@ def test_seed_demo_referrals_is_idempotent():
     assert Hospital.objects.count() >= 12
     user = User.objects.get(username="hospital")
     assert user.role == Role.HOSPITAL_STAFF
-    assert user.hospital_membership.hospital.name == "서울대학교병원"
+    # The partner hospital the ranking puts first for the demo's 정선 patients.
+    assert user.hospital_membership.hospital.name == "강릉아산병원"
     assert user.check_password("eyebridge-demo")

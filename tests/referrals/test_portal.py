@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from referrals import services
 from referrals.models import ReferralStatus
+from screening import extensions
+from tests.extension_helpers import render_registered
 from tests.factories import HealthWorkerFactory, ScreeningFactory, SiteFactory
 from tests.referrals.factories import HospitalFactory, HospitalStaffFactory, ReferralFactory
 
@@ -74,10 +76,15 @@ def test_health_worker_sees_the_map_and_confirms_a_hospital(client):
     html = client.get(f"/referrals/{referral.pk}/").content.decode()
     assert "referrals/leaflet/leaflet.js" in html and 'id="ref-map-data"' in html
     assert 'name="hospital"' in html
-    response = client.post(f"/referrals/{referral.pk}/send/", {"hospital": near.pk})
-    assert response.status_code == 302
+    response = client.post(f"/referrals/{referral.pk}/send/", {"hospital": near.pk}, follow=True)
+    assert response.redirect_chain and response.redirect_chain[0][1] == 302
     referral.refresh_from_db()
     assert referral.status == S.SENT and referral.hospital == near
+    # The page says where the referral went and what happens next, not just "saved".
+    sent = [str(m) for m in response.context["messages"]]
+    assert any(near.name in m and "48" in m for m in sent), sent
+    html = response.content.decode()
+    assert html.count(f"{near.name}</strong>") >= 1 and f"1. {near.name}" not in html
 
 
 def test_other_sites_health_worker_gets_404(client):
@@ -112,12 +119,8 @@ def test_panel_and_badge_render_status_candidates_and_history():
     from django.utils import translation
 
     with translation.override("en"):
-        html = Template("{% load referral_tags %}{% referral_panel screening %}").render(
-            Context({"screening": screening})
-        )
-        badge = Template("{% load referral_tags %}{% referral_badge screening %}").render(
-            Context({"screening": screening})
-        )
+        html = render_registered(extensions.panels(), "referrals", screening)
+        badge = render_registered(extensions.worklist_badges(), "referrals", screening)
     assert "서울대학교병원" in html and "Proposed" in html and "km" in html
     assert "/referrals/" in html
     assert "Proposed" in badge and "action needed" in badge
@@ -125,9 +128,7 @@ def test_panel_and_badge_render_status_candidates_and_history():
 
 def test_panel_for_a_screening_without_referral():
     screening = ScreeningFactory(triage="normal")
-    html = Template("{% load referral_tags %}{% referral_panel screening %}").render(
-        Context({"screening": screening})
-    )
+    html = render_registered(extensions.panels(), "referrals", screening)
     assert "ref-panel" in html
 
 
@@ -136,9 +137,9 @@ def test_badges_on_a_prefetched_worklist_cost_no_queries(django_assert_num_queri
 
     for _ in range(3):
         ReferralFactory()
-    screenings = list(Screening.objects.prefetch_related("referrals__hospital"))
+    screenings = list(Screening.objects.prefetch_related(*extensions.worklist_prefetches()))
     template = Template(
-        "{% load referral_tags %}{% for s in screenings %}{% referral_badge s %}{% endfor %}"
+        "{% load screening_extensions %}{% for s in screenings %}{% worklist_badges s %}{% endfor %}"
     )
     with django_assert_num_queries(0):
         html = template.render(Context({"screenings": screenings}))

@@ -122,3 +122,60 @@ def test_worklist_query_count_does_not_grow_with_rows(client, hw, django_assert_
         ScreeningFactory(patient=PatientFactory(site=site), health_worker=hw)
     with django_assert_max_num_queries(len(small.captured_queries)):
         client.get("/screening/")
+
+
+def test_a_refused_eye_does_not_cost_the_accepted_one(client, hw, fundus_jpeg):
+    """A blurred left eye is refused; the right eye that passed is kept (stored, carried as a
+    signed token), so the retake sends only the left eye."""
+    import re
+
+    import cv2
+    import numpy as np
+
+    patient = PatientFactory(site=hw.site_membership.site)
+    url = f"/screening/patients/{patient.id}/screenings/new/"
+    bgr = cv2.imdecode(np.frombuffer(fundus_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    blurred = cv2.imencode(".jpg", cv2.GaussianBlur(bgr, (0, 0), 40))[1].tobytes()
+    r = client.post(
+        url,
+        {
+            "left_image": SimpleUploadedFile("l.jpg", blurred, "image/jpeg"),
+            "right_image": SimpleUploadedFile("r.jpg", fundus_jpeg, "image/jpeg"),
+        },
+    )
+    assert r.status_code == 400
+    html = r.content.decode()
+    token = re.search(r'name="right_kept" value="([^"]+)"', html).group(1)
+    assert 'name="left_kept"' not in html and 'data-eye="right"' in html
+    assert Screening.objects.count() == 0
+
+    # The token is bound to this patient: on another patient's form it is ignored.
+    other = PatientFactory(site=hw.site_membership.site)
+    r = client.post(f"/screening/patients/{other.id}/screenings/new/", {"right_kept": token})
+    assert r.status_code == 400 and Screening.objects.count() == 0
+    # A forged token is ignored too.
+    r = client.post(url, {"right_kept": token[:-2] + "xx"})
+    assert r.status_code == 400 and Screening.objects.count() == 0
+
+    r = client.post(
+        url,
+        {"left_image": SimpleUploadedFile("l.jpg", fundus_jpeg, "image/jpeg"), "right_kept": token},
+    )
+    assert r.status_code == 302, r.content.decode()[:2000]
+    screening = Screening.objects.get()
+    assert sorted(screening.images.values_list("eye", flat=True)) == ["left", "right"]
+
+
+def test_a_pharmacist_on_the_health_workers_page_is_shown_the_way_home(client):
+    from accounts.models import Role, User
+
+    pharmacist = User.objects.create_user("rx-lost", role=Role.PHARMACIST, password="x")
+    pharmacist.preferred_language = "en"
+    pharmacist.save()
+    client.force_login(pharmacist)
+    r = client.get("/screening/")
+    assert r.status_code == 403
+    html = r.content.decode()
+    assert "No role assigned" not in html
+    assert "This page is for health workers" in html and "Pharmacist" in html
+    assert 'href="/"' in html

@@ -4,7 +4,8 @@ Two organisations, side A and side B. Each side has a site (health worker, patie
 with a photo and a heat map), a pharmacy linked to that site (pharmacist, kiosk, prescriptions, a
 dispense) and a hospital (staff, a referral of the side's screening). The actors are the issue's:
 anonymous, the health workers of A and of B, the pharmacist (A), the hospital staff of A and of B,
-the kiosk (A) and a platform admin.
+the grader (of a reading centre that reads for site A), the kiosk (A) and a platform admin. Each
+side's screening is also a grading case.
 
 For an actor, "own" is the object of its own side (B for hw_b and staff_b, A for everyone else),
 "foreign" the other side's, and "missing" an id that does not exist. An entry of ``MATRIX`` says,
@@ -41,7 +42,17 @@ from typing import Any
 
 MISSING_ID = 2_000_000_000
 
-ACTORS = ["anonymous", "hw_a", "hw_b", "pharmacist", "staff_a", "staff_b", "kiosk", "admin"]
+ACTORS = [
+    "anonymous",
+    "hw_a",
+    "hw_b",
+    "pharmacist",
+    "staff_a",
+    "staff_b",
+    "grader",
+    "kiosk",
+    "admin",
+]
 SIDE = {"hw_b": "B", "staff_b": "B"}  # everyone else's "own" side is A
 OBJECT_KINDS = ("own", "foreign", "missing")
 
@@ -99,6 +110,7 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "pharmacist": "403",
         "staff_a": "403",
         "staff_b": "403",
+        "grader": "403",
         "admin": "403",
     },
     "api": {
@@ -109,6 +121,7 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "pharmacist": "404",
         "staff_a": "404",
         "staff_b": "404",
+        "grader": "404",
         "admin": "ok ok 404",
     },
     "kiosk": {
@@ -119,6 +132,7 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "pharmacist": "401",
         "staff_a": "401",
         "staff_b": "401",
+        "grader": "401",
         "admin": "401",
     },
     "public": dict.fromkeys(ACTORS, "ok"),
@@ -130,6 +144,8 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "pharmacist": "ok 404 404",
         "staff_a": "ok 404 404",
         "staff_b": "ok 404 404",
+        # The photos of the sites the grader's reading centre reads for (screening.extensions).
+        "grader": "ok 404 404",
         "admin": "ok ok 404",
     },
     "admin": {
@@ -140,6 +156,7 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "pharmacist": "admin_login",
         "staff_a": "admin_login",
         "staff_b": "admin_login",
+        "grader": "admin_login",
         "admin": "ok",
     },
 }
@@ -188,10 +205,36 @@ REFERRAL_BODY = {
     "appointment_at": "2030-01-15T10:00:00+09:00",
     "appointment": "2030-01-15T10:00",
 }
+# The API refuses fields an action does not take (StrictSerializer), so each action gets its own.
+REFERRAL_API_BODY = {
+    "accept": {"appointment_at": "2030-01-15T10:00:00+09:00", "note": "matrix"},
+    "decline": {"reason": "matrix"},
+    "attended": {"note": "matrix"},
+    "no-show": {"note": "matrix"},
+    "complete": {"diagnosis": "matrix", "notes": "matrix"},
+    "cancel": {"reason": "matrix"},
+}
+# A read of the world's screening (its left eye only) that agrees with the AI: valid for the own case.
+GRADING_API_BODY = {
+    "eyes": [{"eye": "left", "gradable": True, "findings": []}],
+    "next_step": "medication",
+    "note": "matrix",
+    "stage": "primary",
+}
+GRADING_PORTAL_BODY = {
+    "stage": "primary",
+    "left_gradable": "yes",
+    "next_step": "medication",
+    "note": "matrix",
+}
 MATRIX: list[Entry] = [
     # --- accounts and the home page ---
     # The home page redirects each role to its portal.
-    E("home", "portal", expect={"hw": "ok", "pharmacist": "ok", "staff": "ok", "admin": "ok"}),
+    E(
+        "home",
+        "portal",
+        expect={"hw": "ok", "pharmacist": "ok", "staff": "ok", "admin": "ok", "grader": "ok"},
+    ),
     E("accounts:login", "public", ("GET", "POST"), body=lambda w, i: {}),
     E(
         "accounts:logout",
@@ -210,7 +253,7 @@ MATRIX: list[Entry] = [
     E(
         "accounts:otp_verify",
         "portal",
-        expect={"hw": "ok", "pharmacist": "ok", "staff": "ok", "admin": "ok"},
+        expect={"hw": "ok", "pharmacist": "ok", "staff": "ok", "grader": "ok", "admin": "ok"},
     ),
     E("api-token", "public", ("POST",), body=lambda w, i: {}),
     E("api-schema", "public"),
@@ -231,7 +274,13 @@ MATRIX: list[Entry] = [
         "portal",
         obj="patient",
         arg="patient_id",
-        expect={"hw": OWN, "admin": "ok ok 404", "pharmacist": "404", "staff": "404"},
+        expect={
+            "hw": OWN,
+            "admin": "ok ok 404",
+            "pharmacist": "404",
+            "staff": "404",
+            "grader": "404",
+        },
     ),
     E(
         "screening:screening_create",
@@ -240,21 +289,39 @@ MATRIX: list[Entry] = [
         obj="patient",
         arg="patient_id",
         body=lambda w, i: {},
-        expect={"hw": OWN, "admin": "ok ok 404", "pharmacist": "404", "staff": "404"},
+        expect={
+            "hw": OWN,
+            "admin": "ok ok 404",
+            "pharmacist": "404",
+            "staff": "404",
+            "grader": "404",
+        },
     ),
     E(
         "screening:screening_detail",
         "portal",
         obj="screening",
         arg="screening_id",
-        expect={"hw": OWN, "admin": "ok ok 404", "pharmacist": "404", "staff": "404"},
+        expect={
+            "hw": OWN,
+            "admin": "ok ok 404",
+            "pharmacist": "404",
+            "staff": "404",
+            "grader": "404",
+        },
     ),
     E(
         "screening:screening_status",
         "portal",
         obj="screening",
         arg="screening_id",
-        expect={"hw": OWN, "admin": "ok ok 404", "pharmacist": "404", "staff": "404"},
+        expect={
+            "hw": OWN,
+            "admin": "ok ok 404",
+            "pharmacist": "404",
+            "staff": "404",
+            "grader": "404",
+        },
     ),
     E("screening:image_file", "file", obj="image", arg="image_id"),
     E("screening:heatmap_file", "file", obj="result", arg="result_id"),
@@ -276,6 +343,8 @@ MATRIX: list[Entry] = [
             "staff:GET": "ok",
             "admin:GET": "ok",
             "pharmacist:POST": "403",
+            "grader:GET": "ok",
+            "grader:POST": "403",
             "staff:POST": "403",
             "admin:POST": "403",
         },
@@ -286,7 +355,7 @@ MATRIX: list[Entry] = [
         "api",
         ("GET",),
         list_of="screening",
-        expect={"hw": "ok", "admin": "ok", "pharmacist": "ok", "staff": "ok"},
+        expect={"hw": "ok", "admin": "ok", "pharmacist": "ok", "staff": "ok", "grader": "ok"},
     ),
     # The submission names its patient in the body: a real photo, so that only access decides.
     E(
@@ -298,7 +367,7 @@ MATRIX: list[Entry] = [
         arg="patient",
         body=lambda w, i: {"patient": i, "left_image": retina_jpeg()},
         multipart=True,
-        expect={"hw": OWN, "admin": "403", "pharmacist": "403", "staff": "403"},
+        expect={"hw": OWN, "admin": "403", "pharmacist": "403", "staff": "403", "grader": "403"},
     ),
     E("api-screening", "api", obj="screening", arg="screening_id", expect={"hw": OWN}),
     E("api-screening-fhir", "api", obj="screening", arg="screening_id", expect={"hw": OWN}),
@@ -318,7 +387,13 @@ MATRIX: list[Entry] = [
         "portal",
         obj="prescription",
         arg="prescription_id",
-        expect={"pharmacist": OWN, "hw": OWN, "staff": "404", "admin": "ok ok 404"},
+        expect={
+            "pharmacist": OWN,
+            "hw": OWN,
+            "staff": "404",
+            "grader": "404",
+            "admin": "ok ok 404",
+        },
     ),
     E(
         "pharmacy:stock",
@@ -351,7 +426,7 @@ MATRIX: list[Entry] = [
         "pharmacy-prescription-list",
         "api",
         list_of="prescription",
-        expect={"pharmacist": "ok", "hw": "ok", "staff": "ok", "admin": "ok"},
+        expect={"pharmacist": "ok", "hw": "ok", "staff": "ok", "grader": "ok", "admin": "ok"},
     ),
     E(
         "pharmacy-prescription-request",
@@ -361,7 +436,7 @@ MATRIX: list[Entry] = [
         where="body",
         arg="screening",
         body=lambda w, i: {"screening": i, "medication": w["medication"], "quantity": 1},
-        expect={"hw": OWN, "pharmacist": "403", "staff": "403", "admin": "403"},
+        expect={"hw": OWN, "pharmacist": "403", "staff": "403", "grader": "403", "admin": "403"},
     ),
     E(
         "pharmacy-prescription-detail",
@@ -377,7 +452,7 @@ MATRIX: list[Entry] = [
         obj="prescription",
         arg="prescription_id",
         body=lambda w, i: {"counselling": _counselling(), "acknowledge_warnings": True},
-        expect={"pharmacist": OWN, "hw": "403", "staff": "403", "admin": "403"},
+        expect={"pharmacist": OWN, "hw": "403", "staff": "403", "grader": "403", "admin": "403"},
     ),
     E(
         "pharmacy-prescription-reject",
@@ -386,7 +461,7 @@ MATRIX: list[Entry] = [
         obj="prescription",
         arg="prescription_id",
         body=lambda w, i: {"reason": "matrix"},
-        expect={"pharmacist": OWN, "hw": "403", "staff": "403", "admin": "403"},
+        expect={"pharmacist": OWN, "hw": "403", "staff": "403", "grader": "403", "admin": "403"},
     ),
     E(
         "pharmacy-prescription-cancel",
@@ -395,7 +470,7 @@ MATRIX: list[Entry] = [
         obj="prescription",
         arg="prescription_id",
         body=lambda w, i: {"reason": "matrix"},
-        expect={"pharmacist": OWN, "hw": OWN, "staff": "403", "admin": "403"},
+        expect={"pharmacist": OWN, "hw": OWN, "staff": "403", "grader": "403", "admin": "403"},
     ),
     E(
         "pharmacy-prescription-fhir",
@@ -407,7 +482,7 @@ MATRIX: list[Entry] = [
     E(
         "pharmacy-medication-list",
         "api",
-        expect={"hw": "ok", "pharmacist": "ok", "staff": "ok", "admin": "ok"},
+        expect={"hw": "ok", "pharmacist": "ok", "staff": "ok", "grader": "ok", "admin": "ok"},
     ),
     # --- kiosk API ---
     E("pharmacy-kiosk-heartbeat", "kiosk", ("POST",), body=lambda w, i: {}),
@@ -449,7 +524,7 @@ MATRIX: list[Entry] = [
     E(
         "referrals:inbox",
         "portal",
-        expect={"hw": "ok", "staff": "ok", "admin": "ok", "pharmacist": "404"},
+        expect={"hw": "ok", "staff": "ok", "admin": "ok", "pharmacist": "404", "grader": "404"},
         list_of="referral",
     ),
     E(
@@ -457,7 +532,27 @@ MATRIX: list[Entry] = [
         "portal",
         obj="referral",
         arg="referral_id",
-        expect={"hw": OWN, "staff": OWN, "admin": "ok ok 404", "pharmacist": "404"},
+        expect={
+            "hw": OWN,
+            "staff": OWN,
+            "admin": "ok ok 404",
+            "pharmacist": "404",
+            "grader": "404",
+        },
+    ),
+    # The referral letter (PDF): whoever may open the referral page.
+    E(
+        "referrals:letter",
+        "portal",
+        obj="referral",
+        arg="referral_id",
+        expect={
+            "hw": OWN,
+            "staff": OWN,
+            "admin": "ok ok 404",
+            "pharmacist": "404",
+            "grader": "404",
+        },
     ),
     # Transitions: the lookup is scoped first (another organisation's referral, or one the role
     # cannot see, is a 404); then the service checks the role (403 on a visible referral).
@@ -468,7 +563,13 @@ MATRIX: list[Entry] = [
         obj="referral",
         arg="referral_id",
         body=lambda w, i: REFERRAL_BODY,
-        expect={"hw": OWN, "staff": "404", "admin": "ok ok 404", "pharmacist": "404"},
+        expect={
+            "hw": OWN,
+            "staff": "404",
+            "admin": "ok ok 404",
+            "pharmacist": "404",
+            "grader": "404",
+        },
     ),
     *[
         E(
@@ -478,7 +579,13 @@ MATRIX: list[Entry] = [
             obj="referral",
             arg="referral_id",
             body=lambda w, i: REFERRAL_BODY,
-            expect={"hw": "403 404 404", "staff": OWN, "admin": "403 403 404", "pharmacist": "404"},
+            expect={
+                "hw": "403 404 404",
+                "staff": OWN,
+                "admin": "403 403 404",
+                "pharmacist": "404",
+                "grader": "404",
+            },
         )
         for action in ("accept", "decline", "attended", "no_show", "complete")
     ],
@@ -489,14 +596,20 @@ MATRIX: list[Entry] = [
         obj="referral",
         arg="referral_id",
         body=lambda w, i: REFERRAL_BODY,
-        expect={"hw": OWN, "staff": "403 404 404", "admin": "ok ok 404", "pharmacist": "404"},
+        expect={
+            "hw": OWN,
+            "staff": "403 404 404",
+            "admin": "ok ok 404",
+            "pharmacist": "404",
+            "grader": "404",
+        },
     ),
     # --- referrals API ---
     E(
         "referrals-list",
         "api",
         list_of="referral",
-        expect={"hw": "ok", "staff": "ok", "admin": "ok", "pharmacist": "ok"},
+        expect={"hw": "ok", "staff": "ok", "admin": "ok", "pharmacist": "ok", "grader": "ok"},
     ),
     E(
         "referrals-list",
@@ -531,7 +644,7 @@ MATRIX: list[Entry] = [
             ("POST",),
             obj="referral",
             arg="referral_id",
-            body=lambda w, i: REFERRAL_BODY,
+            body=lambda w, i, action=action: REFERRAL_API_BODY[action],
             expect={"hw": "403 404 404", "staff": OWN, "admin": "403 403 404", "pharmacist": "404"},
         )
         for action in ("accept", "decline", "attended", "no-show", "complete")
@@ -542,9 +655,45 @@ MATRIX: list[Entry] = [
         ("POST",),
         obj="referral",
         arg="referral_id",
-        body=lambda w, i: REFERRAL_BODY,
-        expect={"hw": OWN, "staff": "403 404 404", "admin": "ok ok 404", "pharmacist": "404"},
+        body=lambda w, i: REFERRAL_API_BODY["cancel"],
+        expect={
+            "hw": OWN,
+            "staff": "403 404 404",
+            "admin": "ok ok 404",
+            "pharmacist": "404",
+            "grader": "404",
+        },
     ),
+    # --- grading portal (graders only; their reading centre's screenings) ---
+    E("grading:queue", "portal", expect={"grader": "ok"}, list_of="case"),
+    E(
+        "grading:read",
+        "portal",
+        ("GET", "POST"),
+        obj="screening",
+        arg="screening_id",
+        body=lambda w, i: GRADING_PORTAL_BODY,
+        expect={"grader": OWN},
+    ),
+    # --- grading API ---
+    E(
+        "grading-queue",
+        "api",
+        list_of="case",
+        expect={"hw": "ok", "pharmacist": "ok", "staff": "ok", "grader": "ok", "admin": "ok"},
+    ),
+    E("grading-case", "api", obj="screening", arg="screening_id", expect={"grader": OWN}),
+    # The platform admin sees every case but reads none: recording a read is a grader's act.
+    E(
+        "grading-reads",
+        "api",
+        ("POST",),
+        obj="screening",
+        arg="screening_id",
+        body=lambda w, i: GRADING_API_BODY,
+        expect={"grader": OWN, "admin": "403 403 404"},
+    ),
+    E("grading-fhir", "api", obj="screening", arg="screening_id", expect={"grader": OWN}),
     # --- dashboard ---
     # The programme dashboard: platform admins (and users granted dashboard.DashboardAccess) only.
     E("dashboard:index", "portal", expect={"admin": "ok"}),
@@ -631,6 +780,7 @@ def build_world() -> dict[str, Any]:
         ScreeningFactory,
         SiteFactory,
     )
+    from tests.grading.factories import GraderFactory, ReadingCentreFactory, open_case
     from tests.pharmacy.factories import (
         MedicationFactory,
         PharmacistFactory,
@@ -683,7 +833,7 @@ def build_world() -> dict[str, Any]:
             model_version="matrix",
         )
 
-        def prescribe(scr, pharmacy=pharmacy, patient=patient, hw=hw, pharmacist=pharmacist):  # noqa: ANN001, ANN202
+        def prescribe(scr, pharmacy=pharmacy, patient=patient, hw=hw, pharmacist=pharmacist):
             p = Prescription.objects.create(
                 pharmacy=pharmacy,
                 patient=patient,
@@ -710,6 +860,9 @@ def build_world() -> dict[str, Any]:
             kiosk=kiosk, code=dispensed_code, idempotency_key=f"m-{side}"
         )
         referral = ReferralFactory(screening=screening, hospital=hospital)
+        # The side's reading centre reads for its site; its screening is a case to read.
+        centre = ReadingCentreFactory(sites=[site])
+        case = open_case(screening)
         w[side] = {
             "patient": patient.pk,
             "screening": screening.pk,
@@ -719,11 +872,14 @@ def build_world() -> dict[str, Any]:
             "code": code,
             "dispense": dispense.pk,
             "referral": referral.pk,
+            "case": case.pk,
             "names": [patient.name, patient.pseudonym],
         }
         w[f"hospital_{side}"] = hospital.pk
         if side == "A":
-            users.update(hw_a=hw, pharmacist=pharmacist, staff_a=staff)
+            users.update(
+                hw_a=hw, pharmacist=pharmacist, staff_a=staff, grader=GraderFactory(centre=centre)
+            )
             w["kiosk_auth"] = f"Kiosk {kiosk.kiosk_id}:{secret}"
         else:
             users.update(hw_b=hw, staff_b=staff)

@@ -32,7 +32,7 @@ def _media_in_tmp() -> None:
 
 
 @pytest.fixture(scope="module")
-def world(django_db_setup, django_db_blocker, tmp_path_factory):  # noqa: ANN001, ANN201
+def world(django_db_setup, django_db_blocker, tmp_path_factory):
     media = tmp_path_factory.mktemp("matrix-media")
     with override_settings(MEDIA_ROOT=media), django_db_blocker.unblock():
         atomic = transaction.atomic()
@@ -64,14 +64,14 @@ def client_for(world: dict, actor: str, kind: str) -> tuple[Client, dict]:
     return client, headers
 
 
-def object_id(world: dict, entry: matrix.Entry, actor: str, kind: str):  # noqa: ANN201
+def object_id(world: dict, entry: matrix.Entry, actor: str, kind: str):
     if kind == "missing":
         return world["missing"][entry.obj]
     side = matrix.side_of(actor) if kind == "own" else matrix.other(matrix.side_of(actor))
     return world[side][entry.obj]
 
 
-def perform(world: dict, entry: matrix.Entry, method: str, actor: str, kind: str):  # noqa: ANN201
+def perform(world: dict, entry: matrix.Entry, method: str, actor: str, kind: str):
     client, headers = client_for(world, actor, entry.kind)
     obj = object_id(world, entry, actor, kind) if entry.obj else None
     kwargs = {entry.arg: obj} if entry.obj and entry.where == "path" else {}
@@ -88,7 +88,7 @@ def perform(world: dict, entry: matrix.Entry, method: str, actor: str, kind: str
     return client.post(url, json.dumps(body), content_type="application/json", **headers)
 
 
-def check(expected: str, response) -> bool:  # noqa: ANN001
+def check(expected: str, response) -> bool:
     code = response.status_code
     location = urlsplit(response.get("Location", "")).path
     if expected == "ok":
@@ -105,7 +105,7 @@ def check(expected: str, response) -> bool:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("case", CASES, ids=[matrix.case_id(c) for c in CASES])
-def test_access(world, case) -> None:  # noqa: ANN001
+def test_access(world, case) -> None:
     entry, method, actor, kind = case
     expected = entry.expected(actor, kind, method)
     response = perform(world, entry, method, actor, kind)
@@ -147,13 +147,13 @@ LIST_CASES = [
 ]
 
 
-def _row_ids(payload) -> set[int]:  # noqa: ANN001
+def _row_ids(payload) -> set[int]:
     rows = payload.get("results", payload) if isinstance(payload, dict) else payload
     return {row["id"] for row in rows}
 
 
 @pytest.mark.parametrize("entry,actor", LIST_CASES, ids=[f"{e.name}-{a}" for e, a in LIST_CASES])
-def test_lists_show_no_foreign_rows(world, entry, actor) -> None:  # noqa: ANN001
+def test_lists_show_no_foreign_rows(world, entry, actor) -> None:
     response = perform(world, entry, "GET", actor, "none")
     if response.status_code != 200:
         assert entry.expected(actor, "none", "GET") != "ok"

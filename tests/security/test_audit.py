@@ -38,8 +38,8 @@ def _walk(patterns, prefix="/", namespace=""):
 
 
 def test_every_url_under_the_audited_prefixes_is_classified():
-    """A new endpoint must be listed in AUDITED_URLS or EXEMPT_URLS (with a reason) in
-    accounts/audit.py; otherwise this fails, so nothing escapes the audit trail silently."""
+    """A new endpoint must be listed in AUDITED or EXEMPT (with a reason) in its app's
+    audit_urls.py; otherwise this fails, so nothing escapes the audit trail silently."""
     unclassified = []
     checked = 0
     for route, name in _walk(get_resolver().url_patterns):
@@ -51,7 +51,7 @@ def test_every_url_under_the_audited_prefixes_is_classified():
         if not name or not audit.is_classified(name):
             unclassified.append(f"{route} ({name or 'unnamed'})")
     assert checked > 50
-    assert not unclassified, "classify these URLs in accounts/audit.py: " + ", ".join(unclassified)
+    assert not unclassified, "classify these in <app>/audit_urls.py: " + ", ".join(unclassified)
 
 
 def test_patient_data_urls_are_audited_and_exempt_ones_are_not():

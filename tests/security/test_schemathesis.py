@@ -65,7 +65,7 @@ def _media_in_tmp() -> None:
 
 
 @pytest.fixture(scope="module")
-def fuzz_world(django_db_setup, django_db_blocker, tmp_path_factory):  # noqa: ANN001, ANN201
+def fuzz_world(django_db_setup, django_db_blocker, tmp_path_factory):
     media = tmp_path_factory.mktemp("fuzz-media")
     # The WSGI handler closes the connection at the end of each request when it is inside a
     # transaction (close_old_connections); Django's test client unhooks it the same way.
@@ -119,7 +119,7 @@ def auth_headers(world: dict, path: str) -> dict[str, str]:
 
 @schema.parametrize()
 @HYPOTHESIS
-def test_api_conforms_and_never_fails(case, fuzz_world) -> None:  # noqa: ANN001
+def test_api_conforms_and_never_fails(case, fuzz_world) -> None:
     headers = auth_headers(fuzz_world, case.operation.path)
     response = case.call(headers=headers)
     case.validate_response(response, checks=CHECKS, headers=headers)
@@ -128,24 +128,24 @@ def test_api_conforms_and_never_fails(case, fuzz_world) -> None:  # noqa: ANN001
 @pytest.mark.slow
 @schema.parametrize()
 @settings(HYPOTHESIS, max_examples=int(os.environ.get("FUZZ_EXAMPLES_LARGE", "1000")))
-def test_api_large_run(case, fuzz_world) -> None:  # noqa: ANN001
+def test_api_large_run(case, fuzz_world) -> None:
     """The documented larger run (make test-long): 1,000 examples per operation."""
     headers = auth_headers(fuzz_world, case.operation.path)
     response = case.call(headers=headers)
     case.validate_response(response, checks=CHECKS, headers=headers)
 
 
-def test_stateful_workflows(fuzz_world) -> None:  # noqa: ANN001
+def test_stateful_workflows(fuzz_world) -> None:
     """Stateful phase: sequences of calls chained by the links schemathesis infers from the schema
     (an id returned by one operation fed to the next: create a patient, then read it; list
     referrals, then act on one ...), each response checked as above."""
     base = schema.as_state_machine()
 
     class Workflow(base):
-        def get_call_kwargs(self, case):  # noqa: ANN001, ANN201
+        def get_call_kwargs(self, case):
             return {"headers": auth_headers(fuzz_world, case.operation.path)}
 
-        def validate_response(self, response, case, additional_checks=None, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
             case.validate_response(
                 response, checks=CHECKS, headers=auth_headers(fuzz_world, case.operation.path)
             )
@@ -177,7 +177,7 @@ def test_stateful_workflows(fuzz_world) -> None:  # noqa: ANN001
         ("/api/v1/no-such-endpoint/", 404),
     ],
 )
-def test_fuzzing_findings_stay_fixed(fuzz_world, path, status) -> None:  # noqa: ANN001
+def test_fuzzing_findings_stay_fixed(fuzz_world, path, status) -> None:
     from django.test import Client
 
     response = Client().get(path, HTTP_AUTHORIZATION=f"Token {fuzz_world['tokens']['hw_a']}")
@@ -185,7 +185,7 @@ def test_fuzzing_findings_stay_fixed(fuzz_world, path, status) -> None:  # noqa:
     assert response["Content-Type"].startswith("application/json")
 
 
-def test_an_unreadable_body_is_a_documented_415(fuzz_world) -> None:  # noqa: ANN001
+def test_an_unreadable_body_is_a_documented_415(fuzz_world) -> None:
     """1,000-example run (session 2): a multipart body whose boundary does not parse gets DRF's
     415, which no operation documented. Every operation with a body now documents 415."""
     from django.test import Client

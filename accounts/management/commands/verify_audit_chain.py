@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.audit import verify_chain
+from accounts.selectors import audit_chain_last_event
 
 
 class Command(BaseCommand):
@@ -17,9 +18,7 @@ class Command(BaseCommand):
                 f"audit chain broken at event id {broken.event_id}: {broken.reason} "
                 f"({checked} events before it verified)"
             )
-        from accounts.models import AuditEvent
-
-        head = AuditEvent.objects.order_by("-id").values_list("id", "hash").first()
+        head = audit_chain_last_event()
         head_text = f"; head id {head[0]} hash {head[1]}" if head else ""
         # Record the head hash somewhere else (a ticket, the backup manifest): the chain cannot
         # show rows cut off its end, a comparison with an older head can.

@@ -30,13 +30,13 @@ class Command(BaseCommand):
         "Recount the dashboard's daily roll-up for a date range (default: the beat's recent days)."
     )
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--from", dest="date_from", help="first local day, YYYY-MM-DD")
         parser.add_argument(
             "--to", dest="date_to", help="last local day, YYYY-MM-DD (default: today)"
         )
 
-    def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args, **options) -> None:
         if options["date_from"] is None and options["date_to"] is None:
             days = rollup_recent_refresh()
             self.stdout.write(f"recounted {len(days)} recent days")

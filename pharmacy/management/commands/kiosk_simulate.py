@@ -6,6 +6,7 @@ python manage.py kiosk_simulate --kiosk K-DEMO-1 --secret S --code ABCD-EFGH --b
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
 import uuid
@@ -16,9 +17,13 @@ from django.core.management.base import BaseCommand, CommandError
 class Command(BaseCommand):
     help = "Present a dispense code as a kiosk would: reserve, show guidance, confirm, complete (or --jam)."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--kiosk", required=True)
-        parser.add_argument("--secret", required=True)
+        parser.add_argument(
+            "--secret",
+            default=os.environ.get("EYEBRIDGE_KIOSK_SECRET"),
+            help="the kiosk secret (or set EYEBRIDGE_KIOSK_SECRET, which keeps it out of shell history)",
+        )
         parser.add_argument("--code", required=True)
         parser.add_argument("--base-url", default="http://127.0.0.1:8000")
         parser.add_argument("--jam", action="store_true", help="report a jam instead of completing")
@@ -47,7 +52,9 @@ class Command(BaseCommand):
         except urllib.error.URLError as exc:
             raise CommandError(f"cannot reach {self.base}: {exc.reason}") from exc
 
-    def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args, **options) -> None:
+        if not options["secret"]:
+            raise CommandError("give the kiosk secret with --secret or EYEBRIDGE_KIOSK_SECRET")
         self.base = options["base_url"].rstrip("/")
         self.auth = f"Kiosk {options['kiosk']}:{options['secret']}"
         status, body = self._post("heartbeat/", {"status": "ok", "firmware": "cli"})

@@ -70,7 +70,7 @@ def find_mismatches() -> list[str]:
 class Command(BaseCommand):
     help = "Check stock movements against lots and dispenses; exits non-zero if anything disagrees."
 
-    def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args, **options) -> None:
         problems = find_mismatches()
         for problem in problems:
             self.stdout.write(self.style.ERROR(problem))

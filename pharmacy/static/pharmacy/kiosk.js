@@ -98,6 +98,13 @@
     });
     $("keypad").appendChild(b);
   });
+  // A demo kiosk picked on the page (development only, see pharmacy.views.kiosk_simulator)
+  // replaces the stored credential, and the heartbeat below connects with it at once.
+  if (root.dataset.demoKioskId) {
+    localStorage.setItem("kioskId", root.dataset.demoKioskId);
+    localStorage.setItem("kioskSecret", root.dataset.demoKioskSecret || "");
+    $("kiosk-secret").value = root.dataset.demoKioskSecret || "";
+  }
   $("kiosk-id").value = localStorage.getItem("kioskId") || "";
   $("save-setup").addEventListener("click", () => {
     localStorage.setItem("kioskId", $("kiosk-id").value.trim());

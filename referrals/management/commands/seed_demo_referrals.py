@@ -1,5 +1,13 @@
 """Demo registry: real Korean hospitals with eye departments (approximate coordinates, demo
-capacities) and a hospital staff account. Idempotent: safe to run on every deploy of a demo."""
+capacities) and a hospital staff account. Idempotent: safe to run on every deploy of a demo.
+
+The `hospital` login works at 강릉아산병원, the partner hospital the ranking puts first for the
+patients of the demo health worker (chw, at 정선군보건소 in 강원): the nearest with retina and
+glaucoma services, and the demo gives it the most open slots nearby
+(tests/referrals/test_demo_region.py holds the ranking to that).
+
+``--history``: the referrals of the past screenings that seed_demo_history wrote
+(referrals/management/commands/_history.py)."""
 
 from __future__ import annotations
 
@@ -225,9 +233,9 @@ HOSPITALS = [
         128.8570,
         "",
         ["general", "retina", "glaucoma", "cataract"],
-        40,
-        4,
-        8,
+        60,
+        10,
+        7,
     ),
     (
         "울산대학교병원",
@@ -256,11 +264,27 @@ HOSPITALS = [
 ]
 
 
+# The hospital of the `hospital` login (name, address): see the module's docstring.
+HOME_HOSPITAL = ("강릉아산병원", "강원 강릉시 사천면 방동길 38")
+
+
 class Command(BaseCommand):
     help = "Create the demo hospital registry and the hospital staff user 'hospital' (idempotent)."
 
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--history",
+            action="store_true",
+            help="Instead: the referrals of the past screenings (seed_demo_history).",
+        )
+
     @transaction.atomic
     def handle(self, *args, **options) -> None:
+        if options["history"]:
+            from referrals.management.commands._history import seed_history
+
+            self.stdout.write(seed_history())
+            return
         specialties_ensure_defaults()
         by_code = {s.code: s for s in Specialty.objects.all()}
         created = 0
@@ -282,7 +306,7 @@ class Command(BaseCommand):
             )
             hospital.specialties.set([by_code[c] for c in codes])
             created += was_created
-        home = Hospital.objects.get(name="서울대학교병원", address=HOSPITALS[0][2])
+        home = Hospital.objects.get(name=HOME_HOSPITAL[0], address=HOME_HOSPITAL[1])
         user, user_created = User.objects.get_or_create(
             username="hospital",
             defaults={
@@ -295,7 +319,8 @@ class Command(BaseCommand):
         if user_created:
             user.set_password(os.environ.get("DEMO_PASSWORD", "eyebridge-demo"))
             user.save(update_fields=["password"])
-        HospitalStaffMembership.objects.get_or_create(user=user, defaults={"hospital": home})
+        # Moved there if an older demo put the login at another hospital.
+        HospitalStaffMembership.objects.update_or_create(user=user, defaults={"hospital": home})
         self.stdout.write(
             f"{len(HOSPITALS)} hospitals ({created} new); hospital staff user 'hospital' at {home.name}."
         )

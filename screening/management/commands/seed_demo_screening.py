@@ -1,17 +1,21 @@
-"""Demo data for `make run`: sites, one user per role, patients and screenings of the CC0 fundus
-photo from scikit-image. Idempotent: running it twice changes nothing the second time."""
+"""Screening's demo data: the health centres, their health workers, patients and screenings of
+the CC0 fundus photo from scikit-image. Idempotent: running it twice changes nothing the second
+time. `manage.py seed_demo` runs it with the other apps' seed commands, in order: the sites and
+health workers first, the screenings last (so that the pharmacies and hospitals they are routed
+to exist by then)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
+from typing import Any, TypedDict
 
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import Role, User
+from config.demo import ensure_user
+from screening import regions
 from screening.models import Patient, Site, SiteMembership
 
 # Public health centres (보건소); coordinates approximate. Rural sites first: the people EyeBridge
@@ -42,7 +46,19 @@ SITES = [
         126.9707,
     ),
 ]
-PATIENTS = [
+
+
+class RiskFactors(TypedDict, total=False):
+    """A demo patient's risk factors, given to PatientInput as keyword arguments."""
+
+    has_diabetes: bool
+    has_hypertension: bool
+    family_history_glaucoma: bool
+    high_myopia: bool
+
+
+# Name, birth date, sex, phone, risk factors, symptoms of the demo screening.
+PATIENTS: list[tuple[str, dt.date, str, str, RiskFactors, list[str]]] = [
     (
         "김순자",
         dt.date(1948, 5, 2),
@@ -63,27 +79,22 @@ PATIENTS = [
 ]
 
 
-def _password() -> str:
-    return os.environ.get("DEMO_PASSWORD", "eyebridge-demo")
-
-
-def ensure_user(username: str, role: str, **extra) -> User:
-    user, created = User.objects.get_or_create(username=username, defaults={"role": role, **extra})
-    if created:
-        user.set_password(_password())
-        user.save()
-    return user
-
-
 class Command(BaseCommand):
-    help = "Load demo sites, users (chw, pharmacist, hospital, admin), patients and screenings."
+    help = "Load demo health centres, health workers (chw, chw2), patients and screenings."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
-            "--no-screenings", action="store_true", help="Skip the demo screenings."
+            "--no-screenings",
+            action="store_true",
+            help="Only the centres and their health workers, not the demo screenings.",
         )
 
     def handle(self, *args, **options) -> None:
+        chw, site = self._sites()
+        if not options["no_screenings"]:
+            self._screenings(chw, site)
+
+    def _sites(self) -> tuple[User, Site]:
         with transaction.atomic():
             sites = []
             for name, name_en, region, address, lat, lon in SITES:
@@ -102,29 +113,8 @@ class Command(BaseCommand):
             SiteMembership.objects.get_or_create(user=chw, defaults={"site": sites[0]})
             chw2 = ensure_user("chw2", Role.HEALTH_WORKER, first_name="민호", last_name="정")
             SiteMembership.objects.get_or_create(user=chw2, defaults={"site": sites[1]})
-            from dashboard.models import DashboardAccess
-
-            public_health = ensure_user("publichealth", "", first_name="보건", last_name="담당")
-            DashboardAccess.objects.get_or_create(
-                user=public_health, defaults={"regions": ["강원", "전남"]}
-            )
-            admin = ensure_user("admin", Role.ADMIN, is_staff=True, is_superuser=True)
-            if not admin.is_superuser:
-                User.objects.filter(pk=admin.pk).update(is_staff=True, is_superuser=True)
-
-        for command in ("seed_demo_pharmacy", "seed_demo_referrals"):
-            try:
-                call_command(command, stdout=self.stdout)
-            except Exception as exc:  # a missing optional app must not stop the demo
-                self.stderr.write(f"{command}: {exc}")
-
-        if not options["no_screenings"]:
-            self._screenings(chw, sites[0])
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Demo data ready. Logins: chw, chw2, pharmacist, hospital, publichealth, admin (password: {_password()})"
-            )
-        )
+        self.stdout.write("Demo health centres and health workers (chw, chw2) ready.")
+        return chw, sites[0]
 
     def _screenings(self, chw: User, site: Site) -> None:
         import cv2
@@ -137,6 +127,21 @@ class Command(BaseCommand):
             ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92]
         )
         photo = buf.tobytes() if ok else b""
+        # Registered as the form does: home at the point of the site's 시/군/구 (정선군).
+        district = (
+            regions.nearest_district(site.latitude, site.longitude, within_km=10.0)
+            if site.latitude is not None and site.longitude is not None
+            else None
+        )
+        home: dict[str, Any] = (
+            {
+                "region": district.label,
+                "home_latitude": district.latitude,
+                "home_longitude": district.longitude,
+            }
+            if district is not None
+            else {"region": site.region}
+        )
         for name, birth, sex, phone, risks, symptoms in PATIENTS:
             patient = Patient.objects.filter(site=site, name=name, birth_date=birth).first()
             if patient is None:
@@ -147,8 +152,8 @@ class Command(BaseCommand):
                         birth_date=birth,
                         sex=sex,
                         phone=phone,
-                        region=site.region,
                         consent_given=True,
+                        **home,
                         **risks,
                     ),
                 )
