@@ -109,6 +109,8 @@ def _render_detail(request: AuthenticatedRequest, referral, status: int = 200) -
             if c["hospital"]["latitude"] is not None
         ],
         "tiles": settings.REFERRAL_MAP_TILE_URL,
+        "zoom_in": _("Zoom in"),
+        "zoom_out": _("Zoom out"),
     }
     can_send = is_worker and (
         referral.status

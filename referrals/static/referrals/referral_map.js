@@ -8,7 +8,9 @@
     var dataEl = document.getElementById("ref-map-data");
     if (!el || !dataEl || typeof L === "undefined") { if (el) { el.hidden = true; } return; }
     var data = JSON.parse(dataEl.textContent);
-    var map = L.map(el, { attributionControl: !!data.tiles, zoomSnap: 0.25 });
+    // Leaflet's own zoom buttons are titled in English; the page gives them in its language.
+    var map = L.map(el, { attributionControl: !!data.tiles, zoomSnap: 0.25, zoomControl: false });
+    L.control.zoom({ zoomInTitle: data.zoom_in || "Zoom in", zoomOutTitle: data.zoom_out || "Zoom out" }).addTo(map);
     if (data.tiles) {
       L.tileLayer(data.tiles, { maxZoom: 18, attribution: "&copy; OpenStreetMap" }).addTo(map);
     } else {
