@@ -220,12 +220,34 @@ def _photometric(img: np.ndarray, rng: np.random.Generator, cfg: dict) -> np.nda
     return out
 
 
+def _motion_blur(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A hand-held camera moving during the exposure: a line kernel at a random angle."""
+    length = max(3, int(round(rng.uniform(3, 9) * img.shape[0] / 448)))
+    kernel = np.zeros((length, length), np.float32)
+    kernel[length // 2, :] = 1.0
+    rot = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), rng.uniform(0, 180), 1.0)
+    kernel = cv2.warpAffine(kernel, rot, (length, length))
+    return cv2.filter2D(img, -1, kernel / max(float(kernel.sum()), 1e-6))
+
+
+def _sharpen(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A phone's or a camera's own unsharp mask: edges and noise amplified."""
+    sigma = rng.uniform(0.8, 2.0) * img.shape[0] / 448
+    amount = rng.uniform(0.4, 1.5)
+    soft = cv2.GaussianBlur(img, (0, 0), sigma)
+    return cv2.addWeighted(img, 1 + amount, soft, -amount, 0)
+
+
 def _optical(img: np.ndarray, rng: np.random.Generator, cfg: dict) -> np.ndarray:
     size = img.shape[0]
     if rng.random() < cfg.get("blur", 0.0):
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 1.2) * size / 288)
+    if rng.random() < cfg.get("motion_blur", 0.0):
+        img = _motion_blur(img, rng)
+    if rng.random() < cfg.get("sharpen", 0.0):
+        img = _sharpen(img, rng)
     if rng.random() < cfg.get("downscale", 0.0):
-        small = max(32, int(size * rng.uniform(0.5, 0.85)))
+        small = max(32, int(size * rng.uniform(cfg.get("downscale_min", 0.5), 0.85)))
         img = cv2.resize(
             cv2.resize(img, (small, small), interpolation=cv2.INTER_AREA),
             (size, size),
@@ -235,7 +257,7 @@ def _optical(img: np.ndarray, rng: np.random.Generator, cfg: dict) -> np.ndarray
         noise = rng.normal(0, rng.uniform(2, 8), img.shape).astype(np.float32)
         img = np.clip(img + noise, 0, 255).astype(np.uint8)
     if rng.random() < cfg.get("jpeg", 0.0):
-        q = int(rng.integers(25, 90))
+        q = int(rng.integers(int(cfg.get("jpeg_min_quality", 25)), 90))
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
         decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else None
         if decoded is not None:
@@ -248,8 +270,8 @@ def augment(img: np.ndarray, rng: np.random.Generator, cfg: dict) -> np.ndarray:
 
     Geometry (flips, rotation, scale, shift, another camera's field of view), then the
     photometric differences between cameras (gamma, exposure, contrast, colour gain,
-    saturation, hue, vignetting), then optics and transport (defocus blur, a low-resolution
-    sensor, noise, JPEG recompression). All of it comes before the gray branch's
+    saturation, hue, vignetting), then optics and transport (defocus and motion blur, a
+    camera's sharpening, a low-resolution sensor, noise, JPEG recompression). All of it comes before the gray branch's
     equalisation and the colour branch's contrast normalisation, as a real photo would.
     Keys missing from ``cfg`` are off, except the geometric and exposure defaults.
     """

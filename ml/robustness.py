@@ -101,6 +101,42 @@ def narrow_field(rgb: np.ndarray) -> np.ndarray:
     return crop * mask[:, :, None]
 
 
+def chromatic_aberration(rgb: np.ndarray) -> np.ndarray:
+    """A cheap lens: red and blue focused 2 px apart from green (lateral chromatic aberration)."""
+    out = rgb.copy()
+    h, w = rgb.shape[:2]
+    for ch, shift in ((0, 2), (2, -2)):
+        m = np.float32([[1, 0, shift], [0, 1, shift / 2]])
+        out[:, :, ch] = cv2.warpAffine(rgb[:, :, ch], m, (w, h), borderValue=0)
+    return out
+
+
+def barrel_distortion(rgb: np.ndarray) -> np.ndarray:
+    """A phone adaptor's wide lens: radial barrel distortion (k1 -0.25 at the field's edge)."""
+    h, w = rgb.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    nx, ny = (xx - w / 2) / (w / 2), (yy - h / 2) / (h / 2)
+    r2 = nx * nx + ny * ny
+    f = 1 + 0.25 * r2  # sample further out: the centre is magnified, the edge compressed
+    map_x = nx * f * (w / 2) + w / 2
+    map_y = ny * f * (h / 2) + h / 2
+    return cv2.remap(rgb, map_x, map_y, cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+
+
+def messenger_forward(rgb: np.ndarray) -> np.ndarray:
+    """A photo sent on through a messaging app twice: 1,280 px frame, JPEG 45, then 800 px, JPEG 40."""
+    h, w = rgb.shape[:2]
+    frame = np.zeros((960, 1280, 3), np.uint8)
+    frame[20:940, 180:1100] = cv2.resize(rgb, (920, 920), interpolation=cv2.INTER_CUBIC)
+    once = _jpeg(frame, 45)
+    return _jpeg(cv2.resize(once, (800, 600), interpolation=cv2.INTER_AREA), 40)
+
+
+# Since the lite0_color_448_robust fine-tune, the training augmentation has motion blur (3-9 px),
+# unsharp masking, down-scaling to 35% and JPEG down to quality 15: the checks below from
+# "motion_blur" to "low_resolution_160px" are now at the edge of the training range, not
+# outside it. The last three kinds (lens colour fringes, lens distortion, double transport) are
+# in no training augmentation.
 DEGRADATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "camera_frame_2592x1944": camera_frame,
     "cold_pale_colour": cold_pale,
@@ -110,6 +146,9 @@ DEGRADATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "low_resolution_160px": low_resolution,
     "uneven_illumination": uneven_light,
     "narrow_field_30deg": narrow_field,
+    "chromatic_aberration": chromatic_aberration,
+    "barrel_distortion": barrel_distortion,
+    "messenger_forwarded_twice": messenger_forward,
 }
 
 

@@ -360,7 +360,13 @@ def train(cfg: dict) -> Path:
     init = cfg["model"].get("init_checkpoint")
     if init:
         path = Path(init) if Path(init).is_absolute() else REPO_ROOT / init
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["model"])
+        if path.suffix == ".safetensors":
+            # A shipped bundle's branch (fp16): ml/runs/ does not survive a new machine.
+            from safetensors.torch import load_file
+
+            model.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
+        else:
+            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["model"])
         print(f"initialised from {path}", flush=True)
     freeze_stages(model, int(cfg["model"].get("freeze_stages", 0)))
     model = model.to(device)

@@ -17,8 +17,8 @@ def _event(
     actor: User | None = None,
     kiosk: Kiosk | None = None,
     note: str = "",
-) -> None:
-    PrescriptionEvent.objects.create(
+) -> PrescriptionEvent:
+    return PrescriptionEvent.objects.create(
         prescription=prescription,
         from_status=from_status,
         to_status=prescription.status,

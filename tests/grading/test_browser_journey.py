@@ -11,9 +11,7 @@ is docs/screenshots/grading-read-ko.png.
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 
 import pytest
 
@@ -29,35 +27,6 @@ from tests.e2e.test_browser_journeys import (  # noqa: F401 - `demo` is a fixtur
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SCREENSHOT = REPO_ROOT / "docs" / "screenshots" / "grading-read-ko.png"
-TRANSLATIONS = Path(__file__).with_name("grading_ko.json")
-
-
-@pytest.fixture
-def korean_grading_strings(settings, tmp_path):
-    """Grading's Korean strings as a catalogue in front of the project's, for those the project's
-    catalogue does not hold yet (they are merged into locale/ from grading_ko.json): the journey
-    and its screenshot are in Korean either way."""
-    import polib
-
-    compiled = {e.msgid for e in polib.mofile(str(REPO_ROOT / "locale/ko/LC_MESSAGES/django.mo"))}
-    po = polib.POFile()
-    po.metadata = {
-        "Content-Type": "text/plain; charset=UTF-8",
-        "Plural-Forms": "nplurals=1; plural=0;",
-    }
-    for msgid, msgstr in json.loads(TRANSLATIONS.read_text(encoding="utf-8")).items():
-        if msgid in compiled:
-            continue
-        if msgid == "%(age)s year":
-            po.append(
-                polib.POEntry(msgid=msgid, msgid_plural="%(age)s years", msgstr_plural={0: msgstr})
-            )
-        else:
-            po.append(polib.POEntry(msgid=msgid, msgstr=msgstr))
-    folder = tmp_path / "locale" / "ko" / "LC_MESSAGES"
-    folder.mkdir(parents=True)
-    po.save_as_mofile(str(folder / "django.mo"))
-    settings.LOCALE_PATHS = [tmp_path / "locale", *settings.LOCALE_PATHS]
 
 
 @pytest.fixture
@@ -197,7 +166,6 @@ def test_a_disagreement_goes_to_arbitration_in_the_browser(
     chromium,  # noqa: F811 - the fixture imported above
     live_server,
     demo,  # noqa: F811 - the fixture imported above
-    korean_grading_strings,
     eager,
     fundus_jpeg,
     shots,  # noqa: F811 - the fixture imported above

@@ -39,6 +39,7 @@ from pharmacy.models import (
     StockLot,
     StockMovement,
 )
+from pharmacy.services._common import _event as record_event
 from pharmacy.services.prescriptions import PROPOSABLE_TRIAGE
 from screening.management.commands.seed_demo_history import HISTORY_MODEL_VERSION
 from screening.models import Screening
@@ -107,14 +108,8 @@ def _event(
     kiosk: Kiosk | None = None,
     note: str = "",
 ) -> None:
-    event = PrescriptionEvent.objects.create(
-        prescription=prescription,
-        from_status=from_status,
-        to_status=prescription.status,
-        actor=actor,
-        kiosk=kiosk,
-        note=note,
-    )
+    """The service's event row, stamped at the time it happened in the history."""
+    event = record_event(prescription, from_status=from_status, actor=actor, kiosk=kiosk, note=note)
     _stamp(PrescriptionEvent, event.pk, at)
 
 
