@@ -3,6 +3,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.http import StreamingHttpResponse
 from django.utils.translation import gettext_lazy as _
 
+from accounts.admin_json import ModelAdmin
 from accounts.audit_export import csv_rows
 from accounts.models import AdminAlert, AuditEvent, OutboundMessage, User
 from accounts.selectors import audit_events_with_ids
@@ -31,7 +32,7 @@ class UserAdmin(BaseUserAdmin):
 
 
 @admin.register(OutboundMessage)
-class OutboundMessageAdmin(admin.ModelAdmin):
+class OutboundMessageAdmin(ModelAdmin):
     list_display = ["created_at", "to", "topic", "status", "backend"]
     list_filter = ["status", "topic", "backend"]
     search_fields = ["to", "body"]
@@ -39,14 +40,14 @@ class OutboundMessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(AdminAlert)
-class AdminAlertAdmin(admin.ModelAdmin):
+class AdminAlertAdmin(ModelAdmin):
     list_display = ["created_at", "kind", "object_ref", "resolved_at"]
     list_filter = ["kind", ("resolved_at", admin.EmptyFieldListFilter)]
     search_fields = ["object_ref", "message"]
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ModelAdmin):
     """Read-only: filter, search and export. No add, change or delete, for anyone (the table is
     append-only; superusers included)."""
 

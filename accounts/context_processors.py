@@ -20,3 +20,21 @@ def roles(request: HttpRequest) -> dict:
         "is_grader": role == Role.GRADER,
         "is_platform_admin": is_admin,
     }
+
+
+def notifications(request: HttpRequest) -> dict:
+    """The header's unread count, as a callable: the template calls it (one COUNT) only on pages
+    that show the header, and anonymous pages query nothing."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    from accounts.notifications_selectors import notification_unread_count
+
+    cached: list[int] = []
+
+    def unread() -> int:
+        if not cached:
+            cached.append(notification_unread_count(user=user))
+        return cached[0]
+
+    return {"notifications_unread": unread}

@@ -24,7 +24,10 @@ def _validate_regions(value: object) -> None:
 
 class DashboardAccess(models.Model):
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dashboard_access"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="dashboard_access",
+        verbose_name=_("user"),
     )
     # Site.region values this person may see; [] = every region. A value that is not a list of
     # names (written around the admin form) grants nothing: see dashboard.selectors.dashboard_scope.
@@ -36,14 +39,18 @@ class DashboardAccess(models.Model):
         help_text=_('Region names as written on the sites, e.g. ["Gangwon"]. Empty: all regions.'),
     )
     note = models.CharField(_("note"), max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("dashboard access")
         verbose_name_plural = _("dashboard access")
 
     def __str__(self) -> str:
-        return f"{self.user} ({', '.join(self.regions) if isinstance(self.regions, list) and self.regions else '*'})"
+        if isinstance(self.regions, list) and self.regions:
+            regions = ", ".join(str(r) for r in self.regions)
+        else:
+            regions = str(_("all regions"))
+        return f"{self.user} ({regions})"
 
 
 # --- daily roll-up ----------------------------------------------------------------------------
@@ -132,7 +139,11 @@ class DailySiteStats(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.day_id} site {self.site_id}: {self.screenings}"
+        return _("%(site)s on %(day)s: %(n)s screenings") % {
+            "site": self.site,
+            "day": self.day_id,
+            "n": self.screenings,
+        }
 
 
 # Which DailySiteStats column holds which figure (the selector sums them, the service fills them).
@@ -160,3 +171,47 @@ COUNT_FIELDS = (
     *POSITIVE_FIELDS.values(),
     *REFERRAL_FIELDS.values(),
 )
+
+
+# --- field performance ------------------------------------------------------------------------
+class SiteAgreementAlert(models.Model):
+    """A site whose AI agreed with the graders too rarely over its latest graded screenings
+    (dashboard.field_performance_services): the first sign of a new camera, a dirty lens or a
+    model that does not fit the population. Raised once and kept open until the agreement is
+    back at the threshold; the figures are those seen when it was raised."""
+
+    site = models.ForeignKey("screening.Site", on_delete=models.CASCADE, related_name="+")
+    raised_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    graded = models.PositiveIntegerField()
+    agreed = models.PositiveIntegerField()
+    threshold = models.FloatField()
+
+    class Meta:
+        ordering = ["-raised_at", "id"]
+        verbose_name = _("site agreement alert")
+        verbose_name_plural = _("site agreement alerts")
+        constraints = [
+            # One open alert per site: two beat runs evaluating at the same moment cannot both
+            # raise it (the second insert fails and is ignored).
+            models.UniqueConstraint(
+                fields=["site"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="dashboard_one_open_agreement_alert_per_site",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(agreed__lte=models.F("graded")),
+                name="dashboard_agreement_alert_agreed_lte_graded",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return _("%(site)s: %(agreed)s of %(graded)s graded screenings agreed") % {
+            "site": self.site,
+            "agreed": self.agreed,
+            "graded": self.graded,
+        }
+
+    @property
+    def agreement(self) -> float:
+        return self.agreed / self.graded if self.graded else 1.0

@@ -24,3 +24,14 @@ def dashboard_rollup_refresh(date_from: str | None = None, date_to: str | None =
     first = dt.date.fromisoformat(cast(str, date_from or date_to))
     last = dt.date.fromisoformat(cast(str, date_to or date_from))
     rollup_days_refresh(days=(first + dt.timedelta(days=k) for k in range((last - first).days + 1)))
+
+
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
+def field_agreement_alerts_check() -> dict[str, int]:
+    """On the beat (settings.CELERY_BEAT_SCHEDULE["dashboard-field-agreement"]): raise or resolve
+    the per-site agreement alerts of the field-performance page."""
+    # Safe to redeliver or overlap: one open alert per site is a database constraint, and a
+    # resolved alert is resolved again by nobody (the UPDATE only touches open rows).
+    from dashboard.field_performance_services import field_agreement_alerts_evaluate
+
+    return field_agreement_alerts_evaluate()

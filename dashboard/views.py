@@ -15,6 +15,7 @@ from config.errors import InvalidInput, NotFound
 from config.http import AuthenticatedRequest
 from dashboard import presenters, selectors
 from dashboard.filters import filters_parse
+from dashboard.recall import recall_context
 from dashboard.scope import DashboardScope
 
 
@@ -64,6 +65,7 @@ def index(request: AuthenticatedRequest) -> HttpResponse:
         **presenters.page_context(data),
         "filters": data.filters,
         "export_query": urlencode(data.filters.as_query()),
+        **recall_context(scope=scope, filters=data.filters),
     }
     return render(request, "dashboard/index.html", context)
 

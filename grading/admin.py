@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from accounts.admin_json import ModelAdmin, TabularInline
 from grading.models import (
     CaseEvent,
     EyeRead,
@@ -10,21 +11,21 @@ from grading.models import (
 )
 
 
-class GraderMembershipInline(admin.TabularInline):
+class GraderMembershipInline(TabularInline):
     model = GraderMembership
     extra = 0
     autocomplete_fields = ["user"]
 
 
 @admin.register(ReadingCentre)
-class ReadingCentreAdmin(admin.ModelAdmin):
+class ReadingCentreAdmin(ModelAdmin):
     list_display = ["name", "name_en", "phone", "partner_hospital_id"]
     search_fields = ["name", "name_en"]
     filter_horizontal = ["sites"]
     inlines = [GraderMembershipInline]
 
 
-class EyeReadInline(admin.TabularInline):
+class EyeReadInline(TabularInline):
     model = EyeRead
     extra = 0
     can_delete = False
@@ -32,7 +33,7 @@ class EyeReadInline(admin.TabularInline):
 
 
 @admin.register(GraderRead)
-class GraderReadAdmin(admin.ModelAdmin):
+class GraderReadAdmin(ModelAdmin):
     """Reads are evidence: shown, never edited here (a correction is a new case's read)."""
 
     list_display = ["case", "role", "grader", "next_step", "refer", "created_at"]
@@ -47,7 +48,7 @@ class GraderReadAdmin(admin.ModelAdmin):
         return False
 
 
-class CaseEventInline(admin.TabularInline):
+class CaseEventInline(TabularInline):
     model = CaseEvent
     extra = 0
     can_delete = False
@@ -55,7 +56,7 @@ class CaseEventInline(admin.TabularInline):
 
 
 @admin.register(GradingCase)
-class GradingCaseAdmin(admin.ModelAdmin):
+class GradingCaseAdmin(ModelAdmin):
     list_display = ["screening", "reason", "stage", "urgent", "ai_triage", "due_at", "escalated_at"]
     list_filter = ["stage", "reason", "urgent"]
     readonly_fields = [f.name for f in GradingCase._meta.fields]

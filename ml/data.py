@@ -226,8 +226,8 @@ def _motion_blur(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     kernel = np.zeros((length, length), np.float32)
     kernel[length // 2, :] = 1.0
     rot = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), rng.uniform(0, 180), 1.0)
-    kernel = cv2.warpAffine(kernel, rot, (length, length))
-    return cv2.filter2D(img, -1, kernel / max(float(kernel.sum()), 1e-6))
+    line = np.asarray(cv2.warpAffine(kernel, rot, (length, length)), dtype=np.float32)
+    return cv2.filter2D(img, -1, line / max(float(line.sum()), 1e-6))
 
 
 def _sharpen(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:

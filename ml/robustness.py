@@ -106,7 +106,7 @@ def chromatic_aberration(rgb: np.ndarray) -> np.ndarray:
     out = rgb.copy()
     h, w = rgb.shape[:2]
     for ch, shift in ((0, 2), (2, -2)):
-        m = np.float32([[1, 0, shift], [0, 1, shift / 2]])
+        m = np.array([[1, 0, shift], [0, 1, shift / 2]], dtype=np.float32)
         out[:, :, ch] = cv2.warpAffine(rgb[:, :, ch], m, (w, h), borderValue=0)
     return out
 
@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--weights", type=Path, default=Path("ml/weights/default"))
     ap.add_argument("--limit", type=int, default=0, help="first N validation eyes only")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--only", nargs="+", default=None, help="these degradations only (and the clean images)"
+    )
     ap.add_argument("--out", type=Path, default=Path("ml/reports/robustness.json"))
     ap.add_argument("--examples", type=Path, default=Path("ml/reports/robustness_examples.jpg"))
     args = ap.parse_args(argv)
@@ -172,7 +175,8 @@ def main(argv: list[str] | None = None) -> None:
     originals = [decode_image((odir / "images" / f).read_bytes()) for f in rec.filenames]
     results: dict[str, dict] = {}
     examples = []
-    for name, fn in {"clean": lambda x: x, **DEGRADATIONS}.items():
+    chosen = {k: v for k, v in DEGRADATIONS.items() if not args.only or k in args.only}
+    for name, fn in {"clean": lambda x: x, **chosen}.items():
         probs = []
         for i in range(0, len(originals), 64):
             pics = [fn(im) for im in originals[i : i + 64]]

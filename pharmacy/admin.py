@@ -17,10 +17,12 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from accounts.admin_json import ModelAdmin, TabularInline
 from pharmacy import models, services
+from screening.models import Triage
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ModelAdmin):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
@@ -32,14 +34,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.MedicationCategory)
-class MedicationCategoryAdmin(admin.ModelAdmin):
+class MedicationCategoryAdmin(ModelAdmin):
     list_display = ["code", "name_ko", "name_en", "kiosk_dispensable"]
     list_filter = ["kiosk_dispensable"]
     search_fields = ["code", "name_ko", "name_en"]
 
 
 @admin.register(models.Medication)
-class MedicationAdmin(admin.ModelAdmin):
+class MedicationAdmin(ModelAdmin):
     list_display = [
         "code",
         "name_ko",
@@ -55,14 +57,14 @@ class MedicationAdmin(admin.ModelAdmin):
     search_fields = ["code", "name_ko", "name_en", "ingredient"]
 
 
-class PharmacySiteLinkInline(admin.TabularInline):
+class PharmacySiteLinkInline(TabularInline):
     model = models.PharmacySiteLink
     extra = 0
     autocomplete_fields = ["site"]
 
 
 @admin.register(models.Pharmacy)
-class PharmacyAdmin(admin.ModelAdmin):
+class PharmacyAdmin(ModelAdmin):
     list_display = ["name", "name_en", "region", "phone"]
     list_filter = ["region"]
     search_fields = ["name", "name_en", "address"]
@@ -70,14 +72,14 @@ class PharmacyAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.PharmacySiteLink)
-class PharmacySiteLinkAdmin(admin.ModelAdmin):
+class PharmacySiteLinkAdmin(ModelAdmin):
     list_display = ["pharmacy", "site"]
     list_filter = ["pharmacy"]
     search_fields = ["pharmacy__name", "site__name"]
 
 
 @admin.register(models.PharmacistMembership)
-class PharmacistMembershipAdmin(admin.ModelAdmin):
+class PharmacistMembershipAdmin(ModelAdmin):
     list_display = ["user", "pharmacy", "licence_number"]
     list_filter = ["pharmacy"]
     search_fields = ["user__username", "licence_number"]
@@ -116,7 +118,7 @@ class KioskChangeForm(forms.ModelForm):
 
 
 @admin.register(models.Kiosk)
-class KioskAdmin(admin.ModelAdmin):
+class KioskAdmin(ModelAdmin):
     """Registering a kiosk shows its secret once (only its HMAC is stored); "Rotate secret" and
     "Retire" are actions on the list and buttons on a kiosk's page, each with a confirmation
     page and an audit entry (pharmacy.services.kiosk_register / kiosk_rotate_secret /
@@ -314,7 +316,7 @@ class KioskAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.StockLot)
-class StockLotAdmin(admin.ModelAdmin):
+class StockLotAdmin(ModelAdmin):
     list_display = ["kiosk", "slot", "medication", "lot_number", "expiry", "quantity"]
     list_filter = ["kiosk__pharmacy", "kiosk", "medication", "expiry"]
     search_fields = ["lot_number", "medication__name_ko", "medication__name_en"]
@@ -335,18 +337,33 @@ class StockMovementAdmin(ReadOnlyAdmin):
 
 
 @admin.register(models.MedicationProtocol)
-class MedicationProtocolAdmin(admin.ModelAdmin):
-    list_display = ["name", "triage", "symptom", "medication", "quantity", "priority", "active"]
+class MedicationProtocolAdmin(ModelAdmin):
+    list_display = [
+        "name",
+        "triage_labels",
+        "symptom",
+        "medication",
+        "quantity",
+        "priority",
+        "active",
+    ]
     list_filter = ["active", "symptom"]
     search_fields = ["name", "medication__name_ko"]
 
+    @admin.display(description=_("triage outcomes"))
+    def triage_labels(self, obj: models.MedicationProtocol) -> str:
+        # The list holds triage values ("normal"); show their names in the reader's language.
+        labels = dict(Triage.choices)
+        values = obj.triage if isinstance(obj.triage, list) else []
+        return ", ".join(str(labels.get(v, v)) for v in values) or "-"
 
-class PrescriptionItemInline(admin.TabularInline):
+
+class PrescriptionItemInline(TabularInline):
     model = models.PrescriptionItem
     extra = 0
 
 
-class PrescriptionEventInline(admin.TabularInline):
+class PrescriptionEventInline(TabularInline):
     model = models.PrescriptionEvent
     extra = 0
     can_delete = False
@@ -357,7 +374,7 @@ class PrescriptionEventInline(admin.TabularInline):
 
 
 @admin.register(models.Prescription)
-class PrescriptionAdmin(admin.ModelAdmin):
+class PrescriptionAdmin(ModelAdmin):
     list_display = ["id", "patient", "pharmacy", "status", "source", "decided_by", "created_at"]
     list_filter = ["status", "source", "pharmacy"]
     search_fields = ["patient__pseudonym", "patient__name"]
@@ -381,7 +398,7 @@ class DispenseCodeAdmin(ReadOnlyAdmin):
     exclude = ["code_hash", "salt"]
 
 
-class DispenseLineInline(admin.TabularInline):
+class DispenseLineInline(TabularInline):
     model = models.DispenseLine
     extra = 0
     can_delete = False
@@ -417,20 +434,20 @@ class IdempotencyRecordAdmin(ReadOnlyAdmin):
 
 
 @admin.register(models.KioskCallRequest)
-class KioskCallRequestAdmin(admin.ModelAdmin):
+class KioskCallRequestAdmin(ModelAdmin):
     list_display = ["created_at", "kiosk", "pharmacy", "status", "answered_by", "message"]
     list_filter = ["status", "pharmacy"]
 
 
 @admin.register(models.PharmacyAlert)
-class PharmacyAlertAdmin(admin.ModelAdmin):
+class PharmacyAlertAdmin(ModelAdmin):
     list_display = ["created_at", "pharmacy", "kiosk", "kind", "resolved_at", "message"]
     list_filter = ["kind", "pharmacy"]
     search_fields = ["object_ref", "message"]
 
 
 @admin.register(models.PrescriptionItem)
-class PrescriptionItemAdmin(admin.ModelAdmin):
+class PrescriptionItemAdmin(ModelAdmin):
     list_display = ["prescription", "medication", "quantity"]
     list_filter = ["medication"]
     search_fields = ["prescription__id", "medication__name_ko", "medication__name_en"]

@@ -50,7 +50,10 @@ class Medication(models.Model):
     strength = models.CharField(_("strength"), max_length=60, blank=True)
     package = models.CharField(_("package"), max_length=60, blank=True)
     category = models.ForeignKey(
-        MedicationCategory, on_delete=models.PROTECT, related_name="medications"
+        MedicationCategory,
+        on_delete=models.PROTECT,
+        related_name="medications",
+        verbose_name=_("category"),
     )
     is_otc = models.BooleanField(_("over the counter"), default=True)
     max_quantity = models.PositiveSmallIntegerField(
@@ -66,18 +69,27 @@ class Medication(models.Model):
     )
     avoid_in_glaucoma = models.BooleanField(_("avoid in (suspected) glaucoma"), default=False)
     # Default medication guidance, copied into the approval form for the pharmacist to adjust.
-    default_dose_ko = models.CharField(max_length=200, blank=True)
-    default_dose_en = models.CharField(max_length=200, blank=True)
-    default_frequency_ko = models.CharField(max_length=200, blank=True)
-    default_frequency_en = models.CharField(max_length=200, blank=True)
-    default_duration_ko = models.CharField(max_length=200, blank=True)
-    default_duration_en = models.CharField(max_length=200, blank=True)
-    default_warnings_ko = models.TextField(blank=True)
-    default_warnings_en = models.TextField(blank=True)
+    default_dose_ko = models.CharField(_("default dose (Korean)"), max_length=200, blank=True)
+    default_dose_en = models.CharField(_("default dose (English)"), max_length=200, blank=True)
+    default_frequency_ko = models.CharField(
+        _("default frequency (Korean)"), max_length=200, blank=True
+    )
+    default_frequency_en = models.CharField(
+        _("default frequency (English)"), max_length=200, blank=True
+    )
+    default_duration_ko = models.CharField(
+        _("default duration (Korean)"), max_length=200, blank=True
+    )
+    default_duration_en = models.CharField(
+        _("default duration (English)"), max_length=200, blank=True
+    )
+    default_warnings_ko = models.TextField(_("default warnings (Korean)"), blank=True)
+    default_warnings_en = models.TextField(_("default warnings (English)"), blank=True)
 
     class Meta:
         ordering = ["name_ko"]
         verbose_name = _("medication")
+        verbose_name_plural = _("medications")
         constraints = [
             models.CheckConstraint(
                 condition=Q(max_quantity__gte=1), name="medication_max_quantity_positive"
@@ -108,7 +120,11 @@ class Pharmacy(models.Model):
     latitude = models.FloatField(_("latitude"), null=True, blank=True)
     longitude = models.FloatField(_("longitude"), null=True, blank=True)
     sites: models.ManyToManyField[Site, PharmacySiteLink] = models.ManyToManyField(
-        Site, through="PharmacySiteLink", related_name="+", blank=True
+        Site,
+        through="PharmacySiteLink",
+        related_name="+",
+        blank=True,
+        verbose_name=_("sites served"),
     )
 
     class Meta:
@@ -135,26 +151,41 @@ class PharmacySiteLink(models.Model):
 
     Kept here (not as a Site field) because screening must not know about pharmacy."""
 
-    pharmacy = models.ForeignKey(Pharmacy, on_delete=models.CASCADE, related_name="site_links")
-    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    pharmacy = models.ForeignKey(
+        Pharmacy, on_delete=models.CASCADE, related_name="site_links", verbose_name=_("pharmacy")
+    )
+    site = models.ForeignKey(
+        Site, on_delete=models.CASCADE, related_name="+", verbose_name=_("screening site")
+    )
 
     class Meta:
+        verbose_name = _("site served by a pharmacy")
+        verbose_name_plural = _("sites served by pharmacies")
         constraints = [
             models.UniqueConstraint(fields=["pharmacy", "site"], name="one_link_per_pharmacy_site")
         ]
 
     def __str__(self) -> str:
-        return f"{self.pharmacy} -> {self.site}"
+        return f"{self.pharmacy} → {self.site}"
 
 
 class PharmacistMembership(models.Model):
     """A pharmacist works for one pharmacy: the scope of every prescription and kiosk they see."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pharmacist_membership"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="pharmacist_membership",
+        verbose_name=_("pharmacist"),
     )
-    pharmacy = models.ForeignKey(Pharmacy, on_delete=models.PROTECT, related_name="pharmacists")
+    pharmacy = models.ForeignKey(
+        Pharmacy, on_delete=models.PROTECT, related_name="pharmacists", verbose_name=_("pharmacy")
+    )
     licence_number = models.CharField(_("licence number"), max_length=40, unique=True)
+
+    class Meta:
+        verbose_name = _("pharmacist membership")
+        verbose_name_plural = _("pharmacist memberships")
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.pharmacy}"
@@ -169,7 +200,9 @@ class Kiosk(models.Model):
         MAINTENANCE = "maintenance", _("Maintenance")
         RETIRED = "retired", _("Retired")
 
-    pharmacy = models.ForeignKey(Pharmacy, on_delete=models.PROTECT, related_name="kiosks")
+    pharmacy = models.ForeignKey(
+        Pharmacy, on_delete=models.PROTECT, related_name="kiosks", verbose_name=_("pharmacy")
+    )
     kiosk_id = models.CharField(_("kiosk id"), max_length=32, unique=True)
     name = models.CharField(_("name"), max_length=120)
     location = models.CharField(_("location"), max_length=300, blank=True)
@@ -178,16 +211,19 @@ class Kiosk(models.Model):
     status = models.CharField(
         _("status"), max_length=12, choices=Status.choices, default=Status.ACTIVE
     )
-    secret_hash = models.CharField(max_length=64)
+    secret_hash = models.CharField(_("secret (HMAC)"), max_length=64)
     last_heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
-    last_heartbeat_info = models.JSONField(default=dict, blank=True)
+    last_heartbeat_info = models.JSONField(_("last heartbeat report"), default=dict, blank=True)
     # Brute-force guard: unknown codes presented in the current window (see services).
-    code_failures = models.PositiveIntegerField(default=0)
-    code_failures_window_start = models.DateTimeField(null=True, blank=True)
+    code_failures = models.PositiveIntegerField(_("unknown codes tried"), default=0)
+    code_failures_window_start = models.DateTimeField(
+        _("unknown codes counted since"), null=True, blank=True
+    )
 
     class Meta:
         ordering = ["pharmacy", "name"]
         verbose_name = _("kiosk")
+        verbose_name_plural = _("kiosks")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kiosk_id})"
@@ -196,16 +232,22 @@ class Kiosk(models.Model):
 class StockLot(models.Model):
     """Boxes of one lot of one medication in one slot of a kiosk."""
 
-    kiosk = models.ForeignKey(Kiosk, on_delete=models.PROTECT, related_name="lots")
+    kiosk = models.ForeignKey(
+        Kiosk, on_delete=models.PROTECT, related_name="lots", verbose_name=_("kiosk")
+    )
     slot = models.CharField(_("slot"), max_length=8)
-    medication = models.ForeignKey(Medication, on_delete=models.PROTECT, related_name="lots")
+    medication = models.ForeignKey(
+        Medication, on_delete=models.PROTECT, related_name="lots", verbose_name=_("medication")
+    )
     lot_number = models.CharField(_("lot number"), max_length=40)
     expiry = models.DateField(_("expiry date"))
     quantity = models.IntegerField(_("quantity"))
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
         ordering = ["kiosk", "slot", "expiry"]
+        verbose_name = _("stock lot")
+        verbose_name_plural = _("stock lots")
         indexes = [models.Index(fields=["kiosk", "medication", "expiry"])]
         constraints = [
             # The last line of defence against two reservations both taking the last box: even if
@@ -219,7 +261,12 @@ class StockLot(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kiosk.kiosk_id}/{self.slot} {self.medication} lot {self.lot_number}"
+        return _("%(kiosk)s slot %(slot)s: %(medication)s, lot %(lot)s") % {
+            "kiosk": self.kiosk.kiosk_id,
+            "slot": self.slot,
+            "medication": self.medication,
+            "lot": self.lot_number,
+        }
 
 
 class MedicationProtocol(models.Model):
@@ -239,7 +286,9 @@ class MedicationProtocol(models.Model):
         blank=True,
         help_text=_("Empty: any screening with a matching triage."),
     )
-    medication = models.ForeignKey(Medication, on_delete=models.PROTECT, related_name="+")
+    medication = models.ForeignKey(
+        Medication, on_delete=models.PROTECT, related_name="+", verbose_name=_("medication")
+    )
     quantity = models.PositiveSmallIntegerField(_("quantity"), default=1)
     priority = models.PositiveSmallIntegerField(_("priority"), default=100)
     active = models.BooleanField(_("active"), default=True)
@@ -247,6 +296,7 @@ class MedicationProtocol(models.Model):
     class Meta:
         ordering = ["priority", "id"]
         verbose_name = _("medication protocol")
+        verbose_name_plural = _("medication protocols")
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gte=1), name="protocol_quantity_positive"),
         ]
@@ -285,31 +335,53 @@ class Prescription(models.Model):
         RULE = "rule", _("Proposed by protocol")
         USER = "user", _("Requested by health worker")
 
-    pharmacy = models.ForeignKey(Pharmacy, on_delete=models.PROTECT, related_name="prescriptions")
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
-    screening = models.ForeignKey(Screening, on_delete=models.PROTECT, related_name="+")
-    source = models.CharField(max_length=8, choices=Source.choices)
+    pharmacy = models.ForeignKey(
+        Pharmacy, on_delete=models.PROTECT, related_name="prescriptions", verbose_name=_("pharmacy")
+    )
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="+", verbose_name=_("patient")
+    )
+    screening = models.ForeignKey(
+        Screening, on_delete=models.PROTECT, related_name="+", verbose_name=_("screening")
+    )
+    source = models.CharField(_("source"), max_length=8, choices=Source.choices)
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("requested by"),
     )
     request_note = models.TextField(_("request note"), blank=True)
     status = models.CharField(
-        max_length=20, choices=Status.choices, default=Status.PENDING_APPROVAL, db_index=True
+        _("status"),
+        max_length=20,
+        choices=Status.choices,
+        default=Status.PENDING_APPROVAL,
+        db_index=True,
     )
     decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
     )
-    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
     decision_note = models.TextField(_("pharmacist's note or reason"), blank=True)
     # {"ko": {"dose", "frequency", "duration", "warnings"}, "en": {...}}: the medication guidance
     # (복약지도) the kiosk shows and the patient confirms before anything is released.
-    counselling = models.JSONField(default=dict, blank=True)
-    pickup_expires_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    counselling = models.JSONField(_("medication guidance"), default=dict, blank=True)
+    pickup_expires_at = models.DateTimeField(_("pickup expires"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("prescription")
+        verbose_name_plural = _("prescriptions")
         indexes = [models.Index(fields=["pharmacy", "status", "-created_at"])]
         constraints = [
             # A redelivered "screening completed" task must not propose a second prescription.
@@ -327,16 +399,30 @@ class Prescription(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Rx {self.pk} ({self.status})"
+        # The patient's code, never the name: this label shows up in every related admin list.
+        return _("Prescription %(id)s for %(patient)s (%(status)s)") % {
+            "id": self.pk,
+            "patient": self.patient.pseudonym if self.patient_id else "-",
+            "status": self.get_status_display(),
+        }
 
 
 class PrescriptionItem(models.Model):
-    prescription = models.ForeignKey(Prescription, on_delete=models.CASCADE, related_name="items")
-    medication = models.ForeignKey(Medication, on_delete=models.PROTECT, related_name="+")
+    prescription = models.ForeignKey(
+        Prescription,
+        on_delete=models.CASCADE,
+        related_name="items",
+        verbose_name=_("prescription"),
+    )
+    medication = models.ForeignKey(
+        Medication, on_delete=models.PROTECT, related_name="+", verbose_name=_("medication")
+    )
     quantity = models.PositiveSmallIntegerField(_("quantity"))
 
     class Meta:
         ordering = ["id"]
+        verbose_name = _("prescription item")
+        verbose_name_plural = _("prescription items")
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gte=1), name="item_quantity_positive"),
             models.UniqueConstraint(
@@ -344,24 +430,51 @@ class PrescriptionItem(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.medication} × {self.quantity}"
+
 
 class PrescriptionEvent(models.Model):
     """Audit history of a prescription: every status change, who made it and why."""
 
-    prescription = models.ForeignKey(Prescription, on_delete=models.CASCADE, related_name="events")
-    from_status = models.CharField(max_length=20, blank=True)
-    to_status = models.CharField(max_length=20)
+    prescription = models.ForeignKey(
+        Prescription,
+        on_delete=models.CASCADE,
+        related_name="events",
+        verbose_name=_("prescription"),
+    )
+    from_status = models.CharField(_("from status"), max_length=20, blank=True)
+    to_status = models.CharField(_("to status"), max_length=20)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
     )
     kiosk = models.ForeignKey(
-        Kiosk, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Kiosk,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("kiosk"),
     )
-    note = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    note = models.TextField(_("note"), blank=True)
+    created_at = models.DateTimeField(_("when"), auto_now_add=True)
 
     class Meta:
         ordering = ["created_at", "id"]
+        verbose_name = _("prescription event")
+        verbose_name_plural = _("prescription events")
+
+    def __str__(self) -> str:
+        labels = dict(Prescription.Status.choices)
+        return "{} → {}".format(
+            labels.get(self.from_status, self.from_status or "-"),
+            labels.get(self.to_status, self.to_status),
+        )
 
 
 class DispenseCode(models.Model):
@@ -372,15 +485,38 @@ class DispenseCode(models.Model):
     a copy of the database alone reveals no code."""
 
     prescription = models.OneToOneField(
-        Prescription, on_delete=models.CASCADE, related_name="dispense_code"
+        Prescription,
+        on_delete=models.CASCADE,
+        related_name="dispense_code",
+        verbose_name=_("prescription"),
     )
     code_hash = models.CharField(max_length=64, unique=True)
     salt = models.CharField(max_length=32)
-    expires_at = models.DateTimeField()
-    attempts = models.PositiveIntegerField(default=0)
-    used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"))
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    used_at = models.DateTimeField(_("used"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("pickup code")
+        verbose_name_plural = _("pickup codes")
+
+    def __str__(self) -> str:
+        # Never the code: only which prescription it opens and whether it still does.
+        state: str
+        if self.used_at:
+            state = str(_("used"))
+        elif self.revoked_at:
+            state = str(_("revoked"))
+        else:
+            state = str(_("expires %(when)s")) % {
+                "when": f"{self.expires_at:%Y-%m-%d %H:%M}" if self.expires_at else "-"
+            }
+        return _("Pickup code for prescription %(id)s (%(state)s)") % {
+            "id": self.prescription_id,
+            "state": state,
+        }
 
 
 class Dispense(models.Model):
@@ -394,22 +530,29 @@ class Dispense(models.Model):
         COMPLETED = "completed", _("Completed")
         FAILED = "failed", _("Failed")
 
-    kiosk = models.ForeignKey(Kiosk, on_delete=models.PROTECT, related_name="dispenses")
+    kiosk = models.ForeignKey(
+        Kiosk, on_delete=models.PROTECT, related_name="dispenses", verbose_name=_("kiosk")
+    )
     prescription = models.ForeignKey(
-        Prescription, on_delete=models.PROTECT, related_name="dispenses"
+        Prescription,
+        on_delete=models.PROTECT,
+        related_name="dispenses",
+        verbose_name=_("prescription"),
     )
     status = models.CharField(
-        max_length=10, choices=Status.choices, default=Status.RESERVED, db_index=True
+        _("status"), max_length=10, choices=Status.choices, default=Status.RESERVED, db_index=True
     )
-    idempotency_key = models.CharField(max_length=100)
-    counselling_confirmed_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
-    failed_at = models.DateTimeField(null=True, blank=True)
-    failure_reason = models.CharField(max_length=200, blank=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=100)
+    counselling_confirmed_at = models.DateTimeField(_("guidance confirmed"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+    failed_at = models.DateTimeField(_("failed"), null=True, blank=True)
+    failure_reason = models.CharField(_("failure reason"), max_length=200, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("dispense")
+        verbose_name_plural = _("dispenses")
         constraints = [
             # The same code presented at two kiosks at once (or 50 times at one): whichever request
             # loses the prescription lock finds this row, and if a lock were ever skipped the
@@ -426,21 +569,36 @@ class Dispense(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Dispense {self.pk} ({self.status})"
+        return _("Dispense %(id)s at %(kiosk)s (%(status)s)") % {
+            "id": self.pk,
+            "kiosk": self.kiosk.kiosk_id if self.kiosk_id else "-",
+            "status": self.get_status_display(),
+        }
 
 
 class DispenseLine(models.Model):
-    dispense = models.ForeignKey(Dispense, on_delete=models.CASCADE, related_name="lines")
-    lot = models.ForeignKey(StockLot, on_delete=models.PROTECT, related_name="+")
-    medication = models.ForeignKey(Medication, on_delete=models.PROTECT, related_name="+")
-    slot = models.CharField(max_length=8)
-    quantity = models.PositiveSmallIntegerField()
+    dispense = models.ForeignKey(
+        Dispense, on_delete=models.CASCADE, related_name="lines", verbose_name=_("dispense")
+    )
+    lot = models.ForeignKey(
+        StockLot, on_delete=models.PROTECT, related_name="+", verbose_name=_("stock lot")
+    )
+    medication = models.ForeignKey(
+        Medication, on_delete=models.PROTECT, related_name="+", verbose_name=_("medication")
+    )
+    slot = models.CharField(_("slot"), max_length=8)
+    quantity = models.PositiveSmallIntegerField(_("quantity"))
 
     class Meta:
         ordering = ["id"]
+        verbose_name = _("dispense line")
+        verbose_name_plural = _("dispense lines")
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gte=1), name="line_quantity_positive")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.medication} × {self.quantity} [{self.slot}]"
 
 
 class StockMovement(models.Model):
@@ -454,20 +612,34 @@ class StockMovement(models.Model):
         ADJUST = "adjust", _("Manual adjustment")
         WRITE_OFF = "write_off", _("Written off (expired or damaged)")
 
-    lot = models.ForeignKey(StockLot, on_delete=models.PROTECT, related_name="movements")
-    delta = models.IntegerField()
-    reason = models.CharField(max_length=12, choices=Reason.choices)
+    lot = models.ForeignKey(
+        StockLot, on_delete=models.PROTECT, related_name="movements", verbose_name=_("stock lot")
+    )
+    delta = models.IntegerField(_("change"))
+    reason = models.CharField(_("reason"), max_length=12, choices=Reason.choices)
     dispense = models.ForeignKey(
-        Dispense, on_delete=models.PROTECT, null=True, blank=True, related_name="movements"
+        Dispense,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="movements",
+        verbose_name=_("dispense"),
     )
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
     )
-    note = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        verbose_name = _("stock movement")
+        verbose_name_plural = _("stock movements")
         constraints = [
             models.CheckConstraint(condition=~Q(delta=0), name="movement_delta_not_zero"),
             # A restore is written once per dispense line's lot: a repeated "fail" cannot put the
@@ -479,6 +651,9 @@ class StockMovement(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.delta:+d} · {self.get_reason_display()}"
+
 
 class IdempotencyRecord(models.Model):
     """The answer to a kiosk request, kept under its Idempotency-Key (after pretix): a retry gets the
@@ -488,19 +663,28 @@ class IdempotencyRecord(models.Model):
         IN_FLIGHT = "in_flight", _("In flight")
         DONE = "done", _("Done")
 
-    kiosk = models.ForeignKey(Kiosk, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=100)
-    method_path = models.CharField(max_length=200)
-    request_hash = models.CharField(max_length=64)
-    state = models.CharField(max_length=10, choices=State.choices, default=State.IN_FLIGHT)
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    kiosk = models.ForeignKey(
+        Kiosk, on_delete=models.CASCADE, related_name="+", verbose_name=_("kiosk")
+    )
+    key = models.CharField(_("idempotency key"), max_length=100)
+    method_path = models.CharField(_("request"), max_length=200)
+    request_hash = models.CharField(_("request hash"), max_length=64)
+    state = models.CharField(
+        _("state"), max_length=10, choices=State.choices, default=State.IN_FLIGHT
+    )
+    response_status = models.PositiveSmallIntegerField(_("response status"), null=True, blank=True)
+    response_body = models.JSONField(_("response"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
 
     class Meta:
+        verbose_name = _("kiosk request record")
+        verbose_name_plural = _("kiosk request records")
         constraints = [
             models.UniqueConstraint(fields=["kiosk", "key"], name="one_record_per_kiosk_key")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.method_path} ({self.get_state_display()}, {self.response_status or '-'})"
 
 
 class KioskCallRequest(models.Model):
@@ -510,23 +694,49 @@ class KioskCallRequest(models.Model):
         OPEN = "open", _("Waiting")
         ANSWERED = "answered", _("Answered")
 
-    kiosk = models.ForeignKey(Kiosk, on_delete=models.PROTECT, related_name="call_requests")
-    pharmacy = models.ForeignKey(Pharmacy, on_delete=models.PROTECT, related_name="call_requests")
-    dispense = models.ForeignKey(
-        Dispense, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    kiosk = models.ForeignKey(
+        Kiosk, on_delete=models.PROTECT, related_name="call_requests", verbose_name=_("kiosk")
     )
-    message = models.CharField(max_length=300, blank=True)
+    pharmacy = models.ForeignKey(
+        Pharmacy,
+        on_delete=models.PROTECT,
+        related_name="call_requests",
+        verbose_name=_("pharmacy"),
+    )
+    dispense = models.ForeignKey(
+        Dispense,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("dispense"),
+    )
+    message = models.CharField(_("message"), max_length=300, blank=True)
     status = models.CharField(
-        max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True
+        _("status"), max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True
     )
     answered_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("answered by"),
     )
-    answered_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    answered_at = models.DateTimeField(_("answered"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("call request")
+        verbose_name_plural = _("call requests")
+
+    def __str__(self) -> str:
+        return _("Call from %(kiosk)s, %(when)s (%(status)s)") % {
+            "kiosk": self.kiosk.name if self.kiosk_id else "-",
+            "when": f"{self.created_at:%Y-%m-%d %H:%M}" if self.created_at else "-",
+            "status": self.get_status_display(),
+        }
 
 
 class PharmacyAlert(models.Model):
@@ -535,22 +745,39 @@ class PharmacyAlert(models.Model):
 
     class Kind(models.TextChoices):
         DISPENSE_FAILED = "dispense_failed", _("Dispense failed")
+        # A grader's final read sent the patient to an eye doctor after the prescription was
+        # approved or dispensed (pharmacy.services.result): the pharmacist decides, not a task.
+        RESULT_CHANGED = "result_changed", _("Screening result changed")
 
-    pharmacy = models.ForeignKey(Pharmacy, on_delete=models.PROTECT, related_name="alerts")
-    kiosk = models.ForeignKey(
-        Kiosk, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    pharmacy = models.ForeignKey(
+        Pharmacy, on_delete=models.PROTECT, related_name="alerts", verbose_name=_("pharmacy")
     )
-    kind = models.CharField(max_length=30, choices=Kind.choices)
-    object_ref = models.CharField(max_length=120)
-    message = models.TextField()
-    created_at = models.DateTimeField(auto_now_add=True)
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    kiosk = models.ForeignKey(
+        Kiosk,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("kiosk"),
+    )
+    kind = models.CharField(_("kind"), max_length=30, choices=Kind.choices)
+    object_ref = models.CharField(_("concerns"), max_length=120)
+    message = models.TextField(_("message"))
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
     resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("resolved by"),
     )
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("pharmacy alert")
+        verbose_name_plural = _("pharmacy alerts")
         constraints = [
             models.UniqueConstraint(
                 fields=["kind", "object_ref"],
@@ -558,3 +785,7 @@ class PharmacyAlert(models.Model):
                 name="one_open_pharmacy_alert_per_object",
             )
         ]
+
+    def __str__(self) -> str:
+        state = _("resolved") if self.resolved_at else _("open")
+        return f"{self.get_kind_display()}: {self.object_ref} ({state})"

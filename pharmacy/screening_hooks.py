@@ -9,18 +9,34 @@ from django.http import HttpRequest
 
 from accounts.models import Role, User
 from pharmacy import codes, selectors
-from pharmacy.models import Prescription
+from pharmacy.models import Prescription, PrescriptionEvent
 from screening import extensions
 from screening.models import Screening
 
 
+def _cancel_notes(prescription_ids: list[int]) -> dict[int, str]:
+    """Why each cancelled prescription was cancelled (its last cancelling event's note: the
+    health worker's or pharmacist's reason, or the withdrawal after a grader's read). One query."""
+    notes: dict[int, str] = {}
+    events = PrescriptionEvent.objects.filter(
+        prescription_id__in=prescription_ids, to_status=Prescription.Status.CANCELLED
+    ).order_by("created_at", "id")
+    for prescription_id, note in events.values_list("prescription_id", "note"):
+        notes[prescription_id] = note
+    return notes
+
+
 def prescription_panel_context(*, request: HttpRequest, screening: Screening) -> dict[str, Any]:
     """The screening's prescriptions (status, items) and, once approved, the pickup code for the
-    health worker to tell the patient. Two queries, whatever the number of prescriptions."""
+    health worker to tell the patient; for a cancelled one, why. Two queries, whatever the number
+    of prescriptions, and one more when any was cancelled."""
     # The panel renders on the result page, which is behind login_required.
     user = cast(User, request.user)
     prescriptions = selectors.prescriptions_for_screening(user=user, screening=screening)
+    cancelled = [p.pk for p in prescriptions if p.status == Prescription.Status.CANCELLED]
+    cancel_notes = _cancel_notes(cancelled) if cancelled else {}
     for p in prescriptions:
+        p.cancel_note = cancel_notes.get(p.pk, "")  # type: ignore[attr-defined]  # panel only
         code_row = getattr(p, "dispense_code", None)
         code = None
         if (

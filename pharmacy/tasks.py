@@ -38,3 +38,12 @@ def prescriptions_expire() -> None:
 
     prescriptions_expire()
     idempotency_records_purge()
+
+
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
+def pharmacy_alerts_check() -> None:
+    # Safe to overlap: an alert is raised under the unique index on open alerts (one INSERT wins,
+    # one set of notifications) and resolved by a conditional UPDATE.
+    from pharmacy.alerts import pharmacy_alerts_check as check
+
+    check()

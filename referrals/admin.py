@@ -9,12 +9,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
+from accounts.admin_json import ModelAdmin, TabularInline
 from referrals.imports import IMPORT_COLUMNS, hospitals_import_csv
 from referrals.models import Hospital, HospitalStaffMembership, Referral, ReferralEvent, Specialty
 
 
 @admin.register(Specialty)
-class SpecialtyAdmin(admin.ModelAdmin):
+class SpecialtyAdmin(ModelAdmin):
     list_display = ["code", "name", "name_en"]
     search_fields = ["code", "name", "name_en"]
 
@@ -40,7 +41,7 @@ class HospitalImportForm(forms.Form):
 
 
 @admin.register(Hospital)
-class HospitalAdmin(admin.ModelAdmin):
+class HospitalAdmin(ModelAdmin):
     list_display = [
         "name",
         "name_en",
@@ -99,7 +100,7 @@ class HospitalAdmin(admin.ModelAdmin):
 
 
 @admin.register(HospitalStaffMembership)
-class HospitalStaffMembershipAdmin(admin.ModelAdmin):
+class HospitalStaffMembershipAdmin(ModelAdmin):
     list_display = ["user", "hospital"]
     search_fields = ["user__username", "hospital__name"]
     autocomplete_fields = ["hospital"]
@@ -109,7 +110,7 @@ class HospitalStaffMembershipAdmin(admin.ModelAdmin):
 _EVENT_FIELDS = ("created_at", "kind", "from_status", "to_status", "hospital", "actor", "note")
 
 
-class ReferralEventInline(admin.TabularInline):
+class ReferralEventInline(TabularInline):
     model = ReferralEvent
     extra = 0
     can_delete = False
@@ -121,7 +122,7 @@ class ReferralEventInline(admin.TabularInline):
 
 
 @admin.register(Referral)
-class ReferralAdmin(admin.ModelAdmin):
+class ReferralAdmin(ModelAdmin):
     list_display = [
         "id",
         "screening",
@@ -134,7 +135,7 @@ class ReferralAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "urgency", "escalation_exhausted"]
     search_fields = ["id", "screening__patient__pseudonym", "hospital__name"]
-    list_select_related = ["hospital", "screening"]
+    list_select_related = ["hospital", "screening__patient"]
     inlines = [ReferralEventInline]
     # Status changes go through the services (conditional updates + history); the admin reads.
     readonly_fields = [f.name for f in Referral._meta.fields]

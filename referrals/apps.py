@@ -9,6 +9,7 @@ class ReferralsConfig(AppConfig):
     def ready(self) -> None:
         # result_tasks is imported for Celery, which discovers only tasks.py: it holds the task
         # that settings.SCREENING_RESULT_CHANGED_TASKS names.
-        from referrals import result_tasks, screening_hooks  # noqa: F401
+        from referrals import recall_hooks, result_tasks, screening_hooks  # noqa: F401
 
         screening_hooks.register()
+        recall_hooks.register()

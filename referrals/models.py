@@ -53,9 +53,11 @@ class Hospital(models.Model):
     weekly_capacity = models.PositiveIntegerField(_("weekly capacity"), default=0)
     open_slots = models.PositiveIntegerField(_("open slots this week"), default=0)
     typical_wait_days = models.PositiveIntegerField(_("typical wait (days)"), default=14)
-    specialties = models.ManyToManyField(Specialty, related_name="hospitals", blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    specialties = models.ManyToManyField(
+        Specialty, related_name="hospitals", blank=True, verbose_name=_("specialties")
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         ordering = ["name"]
@@ -106,9 +108,14 @@ class HospitalStaffMembership(models.Model):
     """A hospital staff member works at exactly one hospital: the scope of their inbox."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hospital_membership"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="hospital_membership",
+        verbose_name=_("user"),
     )
-    hospital = models.ForeignKey(Hospital, on_delete=models.PROTECT, related_name="memberships")
+    hospital = models.ForeignKey(
+        Hospital, on_delete=models.PROTECT, related_name="memberships", verbose_name=_("hospital")
+    )
 
     class Meta:
         verbose_name = _("hospital staff membership")
@@ -167,36 +174,46 @@ class Referral(models.Model):
         NONE = "", _("Unknown")
 
     screening = models.ForeignKey(
-        "screening.Screening", on_delete=models.PROTECT, related_name="referrals"
+        "screening.Screening",
+        on_delete=models.PROTECT,
+        related_name="referrals",
+        verbose_name=_("screening"),
     )
     hospital = models.ForeignKey(
-        Hospital, on_delete=models.PROTECT, related_name="referrals", null=True, blank=True
+        Hospital,
+        on_delete=models.PROTECT,
+        related_name="referrals",
+        null=True,
+        blank=True,
+        verbose_name=_("hospital"),
     )
     status = models.CharField(
         _("status"), max_length=12, choices=ReferralStatus.choices, default=ReferralStatus.PROPOSED
     )
     urgency = models.CharField(_("urgency"), max_length=8, choices=Urgency.choices)
-    required_specialties = models.JSONField(default=list, blank=True)
-    origin_source = models.CharField(max_length=4, choices=Origin.choices, blank=True)
-    origin_latitude = models.FloatField(null=True, blank=True)
-    origin_longitude = models.FloatField(null=True, blank=True)
-    radius_km = models.FloatField(null=True, blank=True)
+    required_specialties = models.JSONField(_("required specialties"), default=list, blank=True)
+    origin_source = models.CharField(
+        _("ranked from"), max_length=4, choices=Origin.choices, blank=True
+    )
+    origin_latitude = models.FloatField(_("origin latitude"), null=True, blank=True)
+    origin_longitude = models.FloatField(_("origin longitude"), null=True, blank=True)
+    radius_km = models.FloatField(_("search radius (km)"), null=True, blank=True)
     # Snapshot of the ranking when proposed: [{hospital_id, rank, score, distance_km,
     # specialties, reasons: [{code, params}]}]. Reasons are codes so they render in the reader's
     # language; the snapshot keeps what the health worker was shown even if the registry changes.
-    candidates = models.JSONField(default=list, blank=True)
+    candidates = models.JSONField(_("ranked hospitals"), default=list, blank=True)
     # Why there are no candidates ("no_origin", "none_in_range"), empty when there are some.
-    proposal_note = models.CharField(max_length=40, blank=True)
+    proposal_note = models.CharField(_("why no hospital was ranked"), max_length=40, blank=True)
     appointment_at = models.DateTimeField(_("appointment"), null=True, blank=True)
     decline_reason = models.TextField(_("reason for declining"), blank=True)
     diagnosis = models.TextField(_("diagnosis"), blank=True)
     outcome_notes = models.TextField(_("outcome notes"), blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    responded_at = models.DateTimeField(null=True, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
-    escalation_exhausted = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    responded_at = models.DateTimeField(_("answered"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+    escalation_exhausted = models.BooleanField(_("no hospital left to escalate to"), default=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -237,7 +254,16 @@ class Referral(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Referral {self.pk} ({self.status})"
+        if self.hospital_id:
+            return _("Referral %(id)s to %(hospital)s (%(status)s)") % {
+                "id": self.pk,
+                "hospital": self.hospital,
+                "status": self.get_status_display(),
+            }
+        return _("Referral %(id)s (%(status)s)") % {
+            "id": self.pk,
+            "status": self.get_status_display(),
+        }
 
     @property
     def is_active(self) -> bool:
@@ -263,23 +289,40 @@ class ReferralEvent(models.Model):
         ESCALATED = "escalated", _("Escalated to the next hospital")
         ESCALATION_FAILED = "escalation_failed", _("No further hospital to escalate to")
 
-    referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="events")
-    kind = models.CharField(max_length=20, choices=Kind.choices)
-    from_status = models.CharField(max_length=12, choices=ReferralStatus.choices, blank=True)
-    to_status = models.CharField(max_length=12, choices=ReferralStatus.choices)
+    referral = models.ForeignKey(
+        Referral, on_delete=models.CASCADE, related_name="events", verbose_name=_("referral")
+    )
+    kind = models.CharField(_("event"), max_length=20, choices=Kind.choices)
+    from_status = models.CharField(
+        _("from status"), max_length=12, choices=ReferralStatus.choices, blank=True
+    )
+    to_status = models.CharField(_("to status"), max_length=12, choices=ReferralStatus.choices)
     # The hospital the referral is at after this event (None while proposed or cancelled early).
     hospital = models.ForeignKey(
-        Hospital, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+        Hospital,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("hospital"),
     )
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("by"),
     )
-    note = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    note = models.TextField(_("note"), blank=True)
+    created_at = models.DateTimeField(_("when"), auto_now_add=True)
 
     class Meta:
         ordering = ["created_at", "id"]
+        verbose_name = _("referral event")
+        verbose_name_plural = _("referral events")
         indexes = [models.Index(fields=["referral", "created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.kind}: {self.from_status} -> {self.to_status}"
+        when = f"{self.created_at:%Y-%m-%d %H:%M}" if self.created_at else "-"
+        return f"{self.get_kind_display()} ({when})"

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from referrals.models import Hospital, Referral, ReferralStatus
 from referrals.ranking import Candidate, reason_text
-from screening.models import CLASS_NAMES
+from screening.models import CLASS_NAMES, ResultSource, Screening, Triage
+from screening.triage import next_step_text
 from screening.triage import reason_text as triage_reason_text
 
 
@@ -67,6 +70,44 @@ def snapshot_dict(s: dict[str, Any]) -> dict[str, Any]:
         "specialties": s.get("specialties", []),
         "score": s.get("score"),
         "reasons": [reason_text(r) for r in s.get("reasons", [])],
+    }
+
+
+def person_name(user: Any) -> str:
+    """How a person is named on a page: their full name, else their username (never the
+    object's repr)."""
+    if user is None:
+        return ""
+    return user.get_full_name() or user.get_username()
+
+
+def grader_verdict(screening: Screening) -> dict[str, Any] | None:
+    """What a grader made of the AI's result, for the referral page: "AI result, confirmed by
+    grader X", or "changed by grader X" with the final next step and findings. None while the
+    AI's result stands alone (nobody has read it, or nobody was asked to).
+
+    Reads the screening's own result of record (screening.result_of_record), not grading's rows:
+    referrals does not import grading, and the result of record is what the referral follows.
+    ``screening.final_by`` costs one query unless it was select_related."""
+    if screening.final_source != ResultSource.GRADER or not screening.final_triage:
+        return None
+    name = person_name(screening.final_by)
+    changed = screening.final_triage != screening.triage or set(screening.final_findings) != set(
+        screening.findings or []
+    )
+    if changed:
+        text = _("Changed by grader %(name)s") % {"name": name}
+    else:
+        text = _("AI result, confirmed by grader %(name)s") % {"name": name}
+    return {
+        "changed": changed,
+        "text": text,
+        "grader": name,
+        "triage": screening.final_triage,
+        "triage_display": str(Triage(screening.final_triage).label),
+        "findings": [(c, CLASS_NAMES[c]) for c in screening.final_findings if c in CLASS_NAMES],
+        "next_step": next_step_text(screening.final_triage),
+        "at": screening.final_at,
     }
 
 

@@ -24,6 +24,7 @@ from referrals.models import (
     ReferralEvent,
     ReferralStatus,
 )
+from referrals.recall_hooks import referral_changed
 from referrals.selectors import (
     referral_get_for_user,
     referral_origin,
@@ -130,6 +131,14 @@ def _record(
         actor=actor if actor and actor.is_authenticated else None,
         note=note,
     )
+    # The patient's recall follows every referral change (open: no due date; missed: back on
+    # the health worker's list), in this transaction (referrals.recall_hooks).
+    referral_changed(referral=referral)
+    # Staff notifications (new referral -> the hospital, outcome -> the health worker), in this
+    # transaction so that a rolled-back transition tells no one (referrals.notifications).
+    from referrals.notifications import referral_event_notify_staff
+
+    referral_event_notify_staff(event=event)
     # After commit: a rolled-back transition must not text the patient, and the worker must be
     # able to see the event row.
     transaction.on_commit(lambda: _enqueue_notify(event.pk))

@@ -20,7 +20,7 @@ from config.errors import NotFound, ServiceError
 from config.http import AuthenticatedRequest
 from referrals import selectors, services
 from referrals.models import AT_HOSPITAL_STATUSES, Referral, ReferralStatus
-from referrals.presenters import snapshot_dict
+from referrals.presenters import grader_verdict, snapshot_dict
 from screening.models import CLASS_NAMES
 from screening.triage import reason_text as triage_reason_text
 
@@ -131,6 +131,8 @@ def _render_detail(request: AuthenticatedRequest, referral, status: int = 200) -
             "images": list(screening.images.all()) if can_see_images else [],
             "results": list(screening.results.all()) if can_see_images else [],
             "events": selectors.referral_events(referral=referral),
+            # "AI result, confirmed by grader X" / "changed by grader X": both roles see it.
+            "grader_verdict": grader_verdict(screening),
             "candidates": candidates,
             "map_data": map_data,
             "is_hospital": bool(is_hospital),

@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
+from accounts.admin_json import ModelAdmin, TabularInline
 from screening.models import (
     EyeResult,
     Patient,
@@ -14,14 +16,14 @@ from screening.models import (
 
 
 @admin.register(Site)
-class SiteAdmin(admin.ModelAdmin):
+class SiteAdmin(ModelAdmin):
     list_display = ["name", "name_en", "region", "latitude", "longitude"]
     list_filter = ["region"]
     search_fields = ["name", "name_en", "address"]
 
 
 @admin.register(SiteMembership)
-class SiteMembershipAdmin(admin.ModelAdmin):
+class SiteMembershipAdmin(ModelAdmin):
     list_display = ["user", "site"]
     list_filter = ["site"]
     search_fields = ["user__username"]
@@ -29,7 +31,7 @@ class SiteMembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(ModelAdmin):
     list_display = [
         "pseudonym",
         "name",
@@ -51,42 +53,44 @@ class PatientAdmin(admin.ModelAdmin):
     ]
 
 
-class ScreeningImageInline(admin.TabularInline):
+class ScreeningImageInline(TabularInline):
     model = ScreeningImage
     extra = 0
     can_delete = False
     fields = ("eye", "preview", "gradable", "quality", "width", "height", "sha256")
     readonly_fields = fields
 
-    @admin.display(description="photo")
+    @admin.display(description=_("photo"))
     def preview(self, obj: ScreeningImage) -> str:
         url = reverse("screening:image_file", args=[obj.id])
-        return format_html('<img src="{}" style="max-width:220px" alt="fundus">', url)
+        return format_html(
+            '<img src="{}" style="max-width:220px" alt="{}">', url, _("Fundus photo")
+        )
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
 
-class EyeResultInline(admin.TabularInline):
+class EyeResultInline(TabularInline):
     model = EyeResult
     extra = 0
     can_delete = False
     fields = ("eye", "heatmap", "top_class", "findings", "probabilities", "model_version")
     readonly_fields = fields
 
-    @admin.display(description="heatmap")
+    @admin.display(description=_("heatmap"))
     def heatmap(self, obj: EyeResult) -> str:
         if not obj.heatmap_path:
             return "-"
         url = reverse("screening:heatmap_file", args=[obj.id])
-        return format_html('<img src="{}" style="max-width:220px" alt="heatmap">', url)
+        return format_html('<img src="{}" style="max-width:220px" alt="{}">', url, _("Heatmap"))
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
 
 @admin.register(Screening)
-class ScreeningAdmin(admin.ModelAdmin):
+class ScreeningAdmin(ModelAdmin):
     list_display = [
         "id",
         "patient",
@@ -117,11 +121,17 @@ class ScreeningAdmin(admin.ModelAdmin):
         "model_version",
         "error",
         "created_at",
+        # The result of record is set by screening.result_of_record (a grader's final read).
+        "final_triage",
+        "final_findings",
+        "final_source",
+        "final_by",
+        "final_at",
     ]
 
 
 @admin.register(TriageRule)
-class TriageRuleAdmin(admin.ModelAdmin):
+class TriageRuleAdmin(ModelAdmin):
     list_display = [
         "class_code",
         "risk_factor",

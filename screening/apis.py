@@ -25,7 +25,8 @@ from config.schema import error_response
 from config.serializers import StrictSerializer
 from screening import selectors, services
 from screening.duplicate_photos import duplicate_photo_warnings
-from screening.models import Patient, Screening, Sex, Symptom
+from screening.models import Patient, ResultSource, Screening, Sex, Symptom, Triage
+from screening.result_of_record import result_of_record
 from screening.triage import next_step_text, reason_text
 
 
@@ -137,11 +138,88 @@ class PatientListCreateApi(APIView):
 
 
 class PatientDetailApi(APIView):
+    class PatchSerializer(StrictSerializer):
+        """Only the fields sent are changed; consent, site and patient code cannot be."""
+
+        name = serializers.CharField(max_length=120, required=False)
+        birth_date = serializers.DateField(required=False)
+        sex = serializers.ChoiceField(choices=Sex.choices, required=False)
+        phone = serializers.RegexField(r"^[0-9+\- ]{0,32}$", required=False, allow_blank=True)
+        region = serializers.CharField(max_length=100, required=False, allow_blank=True)
+        address = serializers.CharField(max_length=300, required=False, allow_blank=True)
+        home_latitude = serializers.FloatField(
+            required=False, allow_null=True, min_value=-90, max_value=90
+        )
+        home_longitude = serializers.FloatField(
+            required=False, allow_null=True, min_value=-180, max_value=180
+        )
+        has_diabetes = serializers.BooleanField(required=False)
+        has_hypertension = serializers.BooleanField(required=False)
+        family_history_glaucoma = serializers.BooleanField(required=False)
+        high_myopia = serializers.BooleanField(required=False)
+        allergies = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+        medical_notes = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+        allow_duplicate = serializers.BooleanField(required=False, default=False)
+
     @extend_schema(responses={200: PatientOutput})
     def get(self, request: Request, patient_id: int) -> Response:
         return Response(
             PatientOutput(selectors.patient_get(user=request.user, patient_id=patient_id)).data
         )
+
+    @extend_schema(
+        request=PatchSerializer,
+        responses={
+            200: PatientOutput,
+            409: error_response(
+                "Possible duplicate after the change: `duplicates` lists existing records; "
+                "resend with allow_duplicate=true"
+            ),
+        },
+        description="Correct a patient's demographics or risk factors at a later visit. Audited; "
+        "a change of name, birth date or phone reruns the duplicate check.",
+    )
+    def patch(self, request: Request, patient_id: int) -> Response:
+        # 404 before 400: another organisation's patient is not found, whatever the body says.
+        selectors.patient_get(user=request.user, patient_id=patient_id)
+        data = self.PatchSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        allow_duplicate = values.pop("allow_duplicate")
+        patient = services.patient_update(
+            user=request.user,
+            patient_id=patient_id,
+            changes=values,
+            allow_duplicate=allow_duplicate,
+            request=request,
+        )
+        return Response(PatientOutput(patient).data)
+
+
+def result_of_record_output(screening: Screening) -> dict | None:
+    """The result that counts now (screening.result_of_record): a grader's final read where a
+    person has read the photos, else the AI's own (``source`` "ai", nobody named). None while the
+    screening has no result (queued, processing, failed). The AI's result stays beside it, in the
+    screening's own ``triage`` and ``findings``; ``changed`` says whether the grader departed from
+    it. ``final_by`` costs a query unless the caller select_related it (the list does)."""
+    if not screening.triage:
+        return None
+    record = result_of_record(screening)
+    by = screening.final_by if record.by_id is not None else None
+    return {
+        "triage": record.triage,
+        "next_step": next_step_text(record.triage),
+        "findings": record.findings,
+        "source": record.source,
+        # A display name, never the account's username alone when it has a name.
+        "by": {"id": by.pk, "name": by.get_full_name() or by.get_username()} if by else None,
+        "at": record.at.isoformat() if record.at else None,
+        "changed": record.source != ResultSource.AI
+        and (
+            record.triage != screening.triage
+            or set(record.findings) != set(screening.findings or [])
+        ),
+    }
 
 
 def screening_output(screening: Screening, request: Request) -> dict:
@@ -183,6 +261,7 @@ def screening_output(screening: Screening, request: Request) -> dict:
         "model_version": screening.model_version or None,
         "eyes": eyes,
         "error": screening.error or None if screening.status == Screening.Status.FAILED else None,
+        "result_of_record": result_of_record_output(screening),
     }
 
 
@@ -199,13 +278,50 @@ ScreeningOutputSchema = inline_serializer(
         "created_at": serializers.DateTimeField(),
         "completed_at": serializers.DateTimeField(allow_null=True),
         "symptoms": serializers.ListField(child=serializers.CharField()),
-        "triage": serializers.CharField(allow_null=True),
-        "next_step": serializers.CharField(allow_null=True),
-        "findings": serializers.ListField(child=serializers.CharField()),
+        "triage": serializers.CharField(
+            allow_null=True, help_text="The AI's triage (never overwritten by a grader)."
+        ),
+        "next_step": serializers.CharField(
+            allow_null=True, help_text="The AI's next step, in the request's language."
+        ),
+        "findings": serializers.ListField(
+            child=serializers.CharField(), help_text="The AI's findings (class letters)."
+        ),
         "reasons": serializers.ListField(child=serializers.DictField()),
         "model_version": serializers.CharField(allow_null=True),
         "eyes": serializers.DictField(child=serializers.DictField()),
         "error": serializers.CharField(allow_null=True),
+        "result_of_record": inline_serializer(
+            "ScreeningResultOfRecord",
+            {
+                "triage": serializers.ChoiceField(choices=Triage.choices),
+                "next_step": serializers.CharField(),
+                "findings": serializers.ListField(child=serializers.CharField()),
+                "source": serializers.ChoiceField(
+                    choices=ResultSource.choices,
+                    help_text="`ai`: the AI's result stands (no person has settled it); "
+                    "`grader`: a grader's final read (the one that settled the case, after a "
+                    "second read or arbitration where the reads disagreed).",
+                ),
+                "by": inline_serializer(
+                    "ScreeningResultOfRecordBy",
+                    {"id": serializers.IntegerField(), "name": serializers.CharField()},
+                    allow_null=True,
+                    help_text="The grader who settled it; null for the AI's result.",
+                ),
+                "at": serializers.DateTimeField(
+                    allow_null=True,
+                    help_text="When it was settled (for the AI's result: when it finished).",
+                ),
+                "changed": serializers.BooleanField(
+                    help_text="True when the grader's triage or findings differ from the AI's."
+                ),
+            },
+            allow_null=True,
+            help_text="The result that counts now: a grader's final read, else the AI's. Null "
+            "while the screening has no result. The AI's own result stays in `triage`, "
+            "`findings` and `eyes`.",
+        ),
     },
 )
 
@@ -261,7 +377,11 @@ class ScreeningListCreateApi(APIView):
         },
     )
     def get(self, request: Request) -> Response:
-        qs = selectors.screenings_for_user(user=request.user).prefetch_related("images", "results")
+        qs = (
+            selectors.screenings_for_user(user=request.user)
+            .select_related("final_by")
+            .prefetch_related("images", "results")
+        )
         status_filter = request.query_params.get("status")
         if status_filter:
             # Only a known status reaches the query (PostgreSQL refuses e.g. `?status=%00`).

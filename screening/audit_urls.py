@@ -8,6 +8,8 @@ AUDITED: dict[str, Target] = {
     "screening:patient_list": Target("patient"),
     "screening:patient_create": Target("patient"),
     "screening:patient_detail": Target("patient"),
+    "screening:patient_edit": Target("patient"),
+    "screening:recall_list": Target("patient"),
     "screening:screening_create": Target("screening"),
     "screening:screening_detail": Target("screening"),
     "screening:screening_status": Target("screening"),

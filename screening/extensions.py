@@ -11,6 +11,9 @@ and the referral. Those apps therefore register here, from their ``AppConfig.rea
 * ``register_panel(Panel(...))``: a block on the screening result page, once it is finished.
 * ``register_worklist_badge(WorklistBadge(...))``: a badge on each worklist row, with the
   prefetches that keep the worklist at a fixed number of queries.
+* ``register_recall_check(key=..., check=...)``: what an app knows that decides a patient's
+  recall (an open referral holds it, a missed appointment brings the patient back now, a finished
+  hospital visit restarts the clock). ``check(patient_id=...)`` answers a ``RecallState``.
 
 Registration is keyed, so a second ``ready()`` (the test runner can call it twice) replaces an
 entry instead of doubling it. Nothing here is per-request state: the registries are filled once at
@@ -19,6 +22,7 @@ start-up and only read afterwards.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -30,6 +34,23 @@ if TYPE_CHECKING:
 
     from accounts.models import User
     from screening.models import Screening
+
+
+@dataclass(frozen=True)
+class RecallState:
+    """What one downstream app knows about a patient, for ``screening.recall``.
+
+    ``hold``: something is open for the patient (a referral): no rescreen date while it is.
+    ``missed_at``: the patient missed an appointment there: due for follow-up from that moment.
+    ``done_at``: the patient was seen there (a referral completed): rescreen counts from then."""
+
+    hold: bool = False
+    missed_at: dt.datetime | None = None
+    done_at: dt.datetime | None = None
+
+
+class RecallCheck(Protocol):
+    def __call__(self, *, patient_id: int) -> RecallState: ...
 
 
 class ViewerCheck(Protocol):
@@ -66,6 +87,7 @@ class WorklistBadge:
 _viewers: dict[str, dict[str, ViewerCheck]] = {}
 _panels: dict[str, Panel] = {}
 _badges: dict[str, WorklistBadge] = {}
+_recall_checks: dict[str, RecallCheck] = {}
 
 
 def register_viewer(*, role: str, check: ViewerCheck, key: str | None = None) -> None:
@@ -79,6 +101,15 @@ def register_panel(panel: Panel) -> None:
 
 def register_worklist_badge(badge: WorklistBadge) -> None:
     _badges[badge.key] = badge
+
+
+def register_recall_check(*, key: str, check: RecallCheck) -> None:
+    _recall_checks[key] = check
+
+
+def recall_states(*, patient_id: int) -> list[RecallState]:
+    """Every registered app's view of the patient (called under the patient's row lock)."""
+    return [check(patient_id=patient_id) for _key, check in sorted(_recall_checks.items())]
 
 
 def may_view(*, user: User, screening_id: int) -> bool:

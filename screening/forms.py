@@ -7,7 +7,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from screening import regions
-from screening.models import Sex, Site, Symptom
+from screening.models import Patient, Sex, Site, Symptom
 
 # Exact coordinates given with a region must lie this near its point: the largest 군 (홍천)
 # reaches about 60 km from its office; farther, they belong elsewhere or hold a typo. The outer
@@ -199,3 +199,55 @@ class ScreeningForm(forms.Form):
         label=_("A retake was not gradable either: submit for an in-person examination referral"),
         required=False,
     )
+
+
+class PatientEditForm(PatientForm):
+    """A later visit's correction of the patient's demographics and risk factors: the
+    registration form, filled in from the record, without the consent (recorded once, with who
+    and when). ``cleaned_data`` holds the fields ``screening.services.patient_update`` changes."""
+
+    def __init__(self, *args: Any, patient: Patient, **kwargs: Any) -> None:
+        initial = {
+            name: getattr(patient, name)
+            for name in (
+                "name",
+                "birth_date",
+                "sex",
+                "phone",
+                "address",
+                "has_diabetes",
+                "has_hypertension",
+                "family_history_glaucoma",
+                "high_myopia",
+                "allergies",
+                "medical_notes",
+            )
+        }
+        home = _district_by_label(patient.region)
+        # Not the site's district when the record names none: the page shows the record.
+        initial.update(sido=home.province_code if home else "", sigungu=home.code if home else "")
+        coordinates = patient.home_coordinates
+        at_centre = home is not None and coordinates == (home.latitude, home.longitude)
+        if coordinates is not None and not at_centre:
+            # Exact coordinates someone entered stay visible (under "advanced") to be corrected;
+            # a district's own centre is what choosing the district gives again.
+            initial.update(home_latitude=coordinates[0], home_longitude=coordinates[1])
+        super().__init__(*args, site=patient.site, initial=initial, **kwargs)
+        del self.fields["consent_given"]
+
+    HOME_INPUTS = ("sido", "sigungu", "home_latitude", "home_longitude")
+    HOME_FIELDS = ("region", "home_latitude", "home_longitude")
+
+    def changes(self) -> dict[str, Any]:
+        """The cleaned fields for ``patient_update``. The home (region and coordinates, derived
+        from the chosen district) only when its inputs were touched: a record whose region is no
+        district of the list keeps it through an edit of, say, the phone number."""
+        data = {k: v for k, v in self.cleaned_data.items() if k != "allow_duplicate"}
+        if not set(self.changed_data) & set(self.HOME_INPUTS):
+            for name in self.HOME_FIELDS:
+                data.pop(name, None)
+        return data
+
+
+def _district_by_label(label: str) -> regions.District | None:
+    return next((d for d in regions.DISTRICTS if d.label == label), None)

@@ -22,6 +22,7 @@ from django.utils import timezone
 from accounts.models import AdminAlert
 from screening import uploads
 from screening.models import EyeResult, Screening, ScreeningImage, TriageRule
+from screening.recall import patient_recall_refresh
 
 logger = logging.getLogger("eyebridge.screening")
 RISK_FIELDS = ("has_diabetes", "has_hypertension", "family_history_glaucoma", "high_myopia")
@@ -226,6 +227,8 @@ def screening_store_result(*, prediction: ScreeningPrediction) -> str:
                 "error",
             ]
         )
+        # The next due date is set with the result, in the same transaction (screening.recall).
+        patient_recall_refresh(patient_id=locked.patient_id)
         transaction.on_commit(lambda: screening_trigger_downstream(screening_id=sid))
     return "completed"
 

@@ -37,6 +37,8 @@ class Site(models.Model):
 
     class Meta:
         ordering = ["name"]
+        verbose_name = _("screening site")
+        verbose_name_plural = _("screening sites")
         constraints = [
             models.CheckConstraint(
                 condition=Q(latitude__isnull=True) | Q(latitude__gte=-90, latitude__lte=90),
@@ -56,9 +58,18 @@ class SiteMembership(models.Model):
     """A health worker works at exactly one site: it is the scope of everything they see."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="site_membership"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="site_membership",
+        verbose_name=_("user"),
     )
-    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="memberships")
+    site = models.ForeignKey(
+        Site, on_delete=models.PROTECT, related_name="memberships", verbose_name=_("site")
+    )
+
+    class Meta:
+        verbose_name = _("site membership")
+        verbose_name_plural = _("site memberships")
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.site}"
@@ -84,7 +95,9 @@ def new_dicom_uid() -> str:
 
 
 class Patient(models.Model):
-    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="patients")
+    site = models.ForeignKey(
+        Site, on_delete=models.PROTECT, related_name="patients", verbose_name=_("site")
+    )
     # Shown on screens and exports instead of the name; stable for the patient's lifetime.
     pseudonym = models.CharField(
         _("patient code"), max_length=20, unique=True, default=new_pseudonym
@@ -110,15 +123,23 @@ class Patient(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        verbose_name=_("consent recorded by"),
     )
-    consent_recorded_at = models.DateTimeField(null=True, blank=True)
+    consent_recorded_at = models.DateTimeField(_("consent recorded at"), null=True, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("registered by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("registered"), auto_now_add=True)
 
     class Meta:
         ordering = ["name", "birth_date"]
+        verbose_name = _("patient")
+        verbose_name_plural = _("patients")
         indexes = [models.Index(fields=["site", "name", "birth_date"])]
         constraints = [
             models.CheckConstraint(
@@ -181,26 +202,36 @@ class Screening(models.Model):
         UNGRADABLE = "ungradable", _("Ungradable")
         FAILED = "failed", _("Failed")
 
-    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="screenings")
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="screenings")
-    health_worker = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="screenings"
+    site = models.ForeignKey(
+        Site, on_delete=models.PROTECT, related_name="screenings", verbose_name=_("site")
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="screenings", verbose_name=_("patient")
+    )
+    health_worker = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="screenings",
+        verbose_name=_("health worker"),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
     symptoms = models.JSONField(_("symptoms"), default=list, blank=True)
     notes = models.TextField(_("notes"), blank=True)
     status = models.CharField(
-        max_length=12, choices=Status.choices, default=Status.DRAFT, db_index=True
+        _("status"), max_length=12, choices=Status.choices, default=Status.DRAFT, db_index=True
     )
-    attempts = models.PositiveSmallIntegerField(default=0)
-    queued_at = models.DateTimeField(null=True, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
-    triage = models.CharField(max_length=12, choices=Triage.choices, blank=True, db_index=True)
-    reasons = models.JSONField(default=list, blank=True)
-    findings = models.JSONField(default=list, blank=True)  # class letters found in either eye
-    model_version = models.CharField(max_length=64, blank=True)
-    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    queued_at = models.DateTimeField(_("queued"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+    triage = models.CharField(
+        _("AI triage"), max_length=12, choices=Triage.choices, blank=True, db_index=True
+    )
+    reasons = models.JSONField(_("triage reasons"), default=list, blank=True)
+    # Class letters found in either eye.
+    findings = models.JSONField(_("AI findings"), default=list, blank=True)
+    model_version = models.CharField(_("model version"), max_length=64, blank=True)
+    error = models.TextField(_("error"), blank=True)
     # DICOM Study Instance UID of the FHIR ImagingStudy, fixed at creation (see new_dicom_uid).
     study_instance_uid = models.CharField(
         max_length=64, unique=True, default=new_dicom_uid, editable=False
@@ -209,17 +240,27 @@ class Screening(models.Model):
     # beside the AI's triage and findings above, never over them: the two are what the field
     # performance of the model is measured on. Empty while the AI's result stands alone.
     final_triage = models.CharField(
-        max_length=12, choices=Triage.choices, blank=True, db_index=True
+        _("triage of record"), max_length=12, choices=Triage.choices, blank=True, db_index=True
     )
-    final_findings = models.JSONField(default=list, blank=True)
-    final_source = models.CharField(max_length=6, choices=ResultSource.choices, blank=True)
+    final_findings = models.JSONField(_("findings of record"), default=list, blank=True)
+    final_source = models.CharField(
+        _("result settled by"), max_length=6, choices=ResultSource.choices, blank=True
+    )
     final_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("settled by"),
     )
-    final_at = models.DateTimeField(null=True, blank=True)
+    final_at = models.DateTimeField(_("settled"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        # "screenings" alone is the dashboard's counting word ("건 검진"): a msgid of its own here.
+        verbose_name = _("screening record")
+        verbose_name_plural = _("screening records")
         indexes = [
             models.Index(fields=["site", "-created_at"]),
             models.Index(fields=["status", "queued_at"]),
@@ -243,7 +284,12 @@ class Screening(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Screening {self.pk} ({self.status})"
+        # The patient's code, never the name: this label shows up in every related admin list.
+        return _("Screening of %(patient)s, %(date)s (%(status)s)") % {
+            "patient": self.patient.pseudonym if self.patient_id else "-",
+            "date": f"{self.created_at:%Y-%m-%d}" if self.created_at else "-",
+            "status": self.get_status_display(),
+        }
 
     @property
     def is_finished(self) -> bool:
@@ -270,17 +316,19 @@ class Eye(models.TextChoices):
 
 
 class ScreeningImage(models.Model):
-    screening = models.ForeignKey(Screening, on_delete=models.CASCADE, related_name="images")
-    eye = models.CharField(max_length=5, choices=Eye.choices)
+    screening = models.ForeignKey(
+        Screening, on_delete=models.CASCADE, related_name="images", verbose_name=_("screening")
+    )
+    eye = models.CharField(_("eye"), max_length=5, choices=Eye.choices)
     # Server-generated, content-hashed path under MEDIA_ROOT; never the client's file name.
-    path = models.CharField(max_length=200)
+    path = models.CharField(_("stored file"), max_length=200)
     # Indexed: every upload looks for the same photo in earlier screenings of the site.
-    sha256 = models.CharField(max_length=64, db_index=True)
-    width = models.PositiveIntegerField()
-    height = models.PositiveIntegerField()
-    gradable = models.BooleanField()
-    quality = models.JSONField(default=dict)
-    created_at = models.DateTimeField(auto_now_add=True)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, db_index=True)
+    width = models.PositiveIntegerField(_("width (px)"))
+    height = models.PositiveIntegerField(_("height (px)"))
+    gradable = models.BooleanField(_("gradable"))
+    quality = models.JSONField(_("quality checks"), default=dict)
+    created_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
     # One series per eye and one instance per series; unique in the database, so two images can
     # never share a UID even when they are the same photo (see new_dicom_uid).
     series_instance_uid = models.CharField(
@@ -292,30 +340,50 @@ class ScreeningImage(models.Model):
 
     class Meta:
         ordering = ["eye"]
+        verbose_name = _("fundus photo")
+        verbose_name_plural = _("fundus photos")
         constraints = [
             models.UniqueConstraint(fields=["screening", "eye"], name="one_image_per_eye"),
         ]
 
+    def __str__(self) -> str:
+        return _("%(eye)s photo, %(width)s×%(height)s px") % {
+            "eye": self.get_eye_display(),
+            "width": self.width,
+            "height": self.height,
+        }
+
 
 class EyeResult(models.Model):
-    screening = models.ForeignKey(Screening, on_delete=models.CASCADE, related_name="results")
-    eye = models.CharField(max_length=5, choices=Eye.choices)
-    probabilities = models.JSONField()
-    quality = models.JSONField(default=dict)
-    top_class = models.CharField(max_length=1)
-    findings = models.JSONField(default=list)
-    heatmap_path = models.CharField(max_length=200, blank=True)
+    screening = models.ForeignKey(
+        Screening, on_delete=models.CASCADE, related_name="results", verbose_name=_("screening")
+    )
+    eye = models.CharField(_("eye"), max_length=5, choices=Eye.choices)
+    probabilities = models.JSONField(_("probabilities"))
+    quality = models.JSONField(_("quality checks"), default=dict)
+    top_class = models.CharField(_("most likely class"), max_length=1)
+    findings = models.JSONField(_("findings"), default=list)
+    heatmap_path = models.CharField(_("heatmap file"), max_length=200, blank=True)
     # The finding the heatmap explains (a class letter); empty when the eye has no heatmap.
-    heatmap_class = models.CharField(max_length=1, blank=True, default="")
-    model_version = models.CharField(max_length=64)
-    created_at = models.DateTimeField(auto_now_add=True)
+    heatmap_class = models.CharField(_("heatmap finding"), max_length=1, blank=True, default="")
+    model_version = models.CharField(_("model version"), max_length=64)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
         ordering = ["eye"]
+        verbose_name = _("AI result per eye")
+        verbose_name_plural = _("AI results per eye")
         constraints = [
             # A redelivered inference task can never store a second result for the same eye.
             models.UniqueConstraint(fields=["screening", "eye"], name="one_result_per_eye"),
         ]
+
+    def __str__(self) -> str:
+        return _("%(eye)s: %(finding)s (model %(model)s)") % {
+            "eye": self.get_eye_display(),
+            "finding": CLASS_NAMES.get(self.top_class, self.top_class),
+            "model": self.model_version or "-",
+        }
 
     @property
     def heatmap_class_name(self) -> str:
@@ -339,19 +407,26 @@ class TriageRule(models.Model):
     missed case costs those patients more. ``urgent_threshold`` marks findings that need an urgent
     referral."""
 
-    class_code = models.CharField(max_length=1, choices=[(c, CLASS_NAMES[c]) for c in CLASS_CODES])
+    class_code = models.CharField(
+        _("finding"), max_length=1, choices=[(c, CLASS_NAMES[c]) for c in CLASS_CODES]
+    )
     risk_factor = models.CharField(
-        max_length=40, choices=RiskFactor.choices, default="", blank=True
+        _("risk factor"), max_length=40, choices=RiskFactor.choices, default="", blank=True
     )
     threshold = models.FloatField(
-        null=True, blank=True, help_text=_("Empty: use the model card's threshold.")
+        _("threshold"),
+        null=True,
+        blank=True,
+        help_text=_("Empty: use the model card's threshold."),
     )
-    urgent_threshold = models.FloatField(null=True, blank=True)
-    referable = models.BooleanField(default=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    urgent_threshold = models.FloatField(_("urgent threshold"), null=True, blank=True)
+    referable = models.BooleanField(_("referable"), default=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         ordering = ["class_code", "risk_factor"]
+        verbose_name = _("triage rule")
+        verbose_name_plural = _("triage rules")
         constraints = [
             models.UniqueConstraint(
                 fields=["class_code", "risk_factor"], name="one_rule_per_class_and_risk"
@@ -368,4 +443,57 @@ class TriageRule(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.class_code} {self.risk_factor or '*'}"
+        return f"{self.get_class_code_display()} · {self.get_risk_factor_display()}"
+
+
+class RecallReason(models.TextChoices):
+    """Why a patient is due again (screening.recall decides; the protocol is documented there)."""
+
+    ROUTINE = "routine", _("Routine rescreen")
+    MEDICATION = "medication", _("Follow-up after symptoms treated by a pharmacist")
+    RETAKE = "retake", _("Photos were not gradable: screen again")
+    NOT_REFERRED = "not_referred", _("Referral not completed: follow up")
+    AFTER_REFERRAL = "after_referral", _("Rescreen after a hospital visit")
+    MISSED_APPOINTMENT = "missed_appointment", _("Missed the hospital appointment: call them")
+    REFERRAL_OPEN = "referral_open", _("Referral open: no rescreen date")
+
+
+class Recall(models.Model):
+    """When a patient is due to be screened again, recomputed by screening.recall whenever their
+    latest finished screening, its result of record or one of their referrals changes.
+
+    One row per patient; the row is a cache of that computation, never edited by hand."""
+
+    patient = models.OneToOneField(Patient, on_delete=models.CASCADE, related_name="recall")
+    # The screening the date was computed from (the patient's latest finished one).
+    screening = models.ForeignKey(
+        Screening, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    due_on = models.DateField(_("due on"), null=True, blank=True, db_index=True)
+    reason = models.CharField(_("reason"), max_length=20, choices=RecallReason.choices)
+    # The due date the SMS reminder was sent for: one reminder per due date (a new date after a
+    # new screening gets its own). OutboundMessage's unique dedupe key is what enforces "once".
+    reminder_sent_for = models.DateField(null=True, blank=True)
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["due_on", "patient_id"]
+        verbose_name = _("recall")
+        verbose_name_plural = _("recalls")
+        constraints = [
+            # None while a referral is open, and a date in every other case: a patient can never
+            # drop off the recall list without a referral holding them.
+            models.CheckConstraint(
+                condition=Q(reason="referral_open", due_on__isnull=True)
+                | (~Q(reason="referral_open") & Q(due_on__isnull=False)),
+                name="recall_due_unless_referral_open",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return _("%(patient)s due %(when)s (%(reason)s)") % {
+            "patient": self.patient.pseudonym if self.patient_id else "-",
+            "when": self.due_on or "-",
+            "reason": self.get_reason_display(),
+        }

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from config.errors import Conflict, InvalidInput, NotFound
 from screening.models import CLASS_CODES, ResultSource, Screening, Triage
+from screening.recall import patient_recall_refresh
 
 logger = logging.getLogger("eyebridge.screening")
 
@@ -142,6 +143,8 @@ def screening_result_of_record_set(
         screening.save(
             update_fields=["final_triage", "final_findings", "final_source", "final_by", "final_at"]
         )
+        # The due date follows the result of record (screening.recall), committed with it.
+        patient_recall_refresh(patient_id=screening.patient_id)
         transaction.on_commit(lambda: screening_trigger_result_changed(screening_id=screening_id))
     return screening
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from django.db import transaction
@@ -55,6 +56,62 @@ class PatientInput:
     consent_given: bool = False
 
 
+def _check_patient_fields(values: Mapping[str, Any]) -> None:
+    """The checks a patient's fields pass at registration and at every edit (``values`` holds
+    all of them, the record's current value where an edit leaves one unchanged)."""
+    if not str(values["name"]).strip():
+        raise InvalidInput(_("Name is required."), field="name")
+    if values["sex"] not in Sex.values:
+        raise InvalidInput(_("Unknown sex."), field="sex")
+    today = timezone.localdate()
+    birth_date = values["birth_date"]
+    if (
+        not isinstance(birth_date, dt.date)
+        or birth_date > today
+        or birth_date < dt.date(today.year - 130, 1, 1)
+    ):
+        raise InvalidInput(_("Birth date is not plausible."), field="birth_date")
+    lat, lon = values["home_latitude"], values["home_longitude"]
+    if (lat is None) != (lon is None):
+        raise InvalidInput(
+            _("Give both home latitude and longitude, or neither."), field="home_latitude"
+        )
+    if lat is not None and not (-90 <= lat <= 90):
+        raise InvalidInput(_("Latitude must be between -90 and 90."), field="home_latitude")
+    if lon is not None and not (-180 <= lon <= 180):
+        raise InvalidInput(_("Longitude must be between -180 and 180."), field="home_longitude")
+
+
+def _refuse_duplicates(
+    *, site, name: str, birth_date: dt.date, phone: str, exclude_id: int | None = None
+) -> None:
+    """Same name + birth date, or the same phone, at this site is probably the same person:
+    Conflict listing the existing records, so the health worker can open one instead of
+    splitting a patient's history in two."""
+    found = selectors.duplicate_patients(site=site, name=name, birth_date=birth_date, phone=phone)
+    if exclude_id is not None:
+        found = found.exclude(pk=exclude_id)
+    existing = list(found[:5])
+    if existing:
+        raise Conflict(
+            _(
+                "A patient with the same name and birth date, or the same phone, already exists at this site."
+            ),
+            code="possible_duplicate",
+            details={
+                "duplicates": [
+                    {
+                        "id": p.id,
+                        "pseudonym": p.pseudonym,
+                        "name": p.name,
+                        "birth_date": p.birth_date.isoformat(),
+                    }
+                    for p in existing
+                ]
+            },
+        )
+
+
 def patient_create(*, user: User, data: PatientInput, allow_duplicate: bool = False) -> Patient:
     """Register a patient at the health worker's site.
 
@@ -62,53 +119,17 @@ def patient_create(*, user: User, data: PatientInput, allow_duplicate: bool = Fa
     ``allow_duplicate``, raise Conflict listing the existing records so the health worker can open
     one instead of splitting a patient's history in two."""
     site = _require_site(user)
-    name = data.name.strip()
-    if not name:
-        raise InvalidInput(_("Name is required."), field="name")
-    if data.sex not in Sex.values:
-        raise InvalidInput(_("Unknown sex."), field="sex")
-    today = timezone.localdate()
-    if data.birth_date > today or data.birth_date < dt.date(today.year - 130, 1, 1):
-        raise InvalidInput(_("Birth date is not plausible."), field="birth_date")
+    fields = {k: getattr(data, k) for k in PatientInput.__dataclass_fields__}
+    _check_patient_fields(fields)
     if not data.consent_given:
         raise InvalidInput(
             _("The patient's consent to screening must be recorded first."),
             code="consent_required",
             field="consent_given",
         )
-    if (data.home_latitude is None) != (data.home_longitude is None):
-        raise InvalidInput(
-            _("Give both home latitude and longitude, or neither."), field="home_latitude"
-        )
-    if data.home_latitude is not None and not (-90 <= data.home_latitude <= 90):
-        raise InvalidInput(_("Latitude must be between -90 and 90."), field="home_latitude")
-    if data.home_longitude is not None and not (-180 <= data.home_longitude <= 180):
-        raise InvalidInput(_("Longitude must be between -180 and 180."), field="home_longitude")
+    name = data.name.strip()
     if not allow_duplicate:
-        existing = list(
-            selectors.duplicate_patients(
-                site=site, name=name, birth_date=data.birth_date, phone=data.phone
-            )[:5]
-        )
-        if existing:
-            raise Conflict(
-                _(
-                    "A patient with the same name and birth date, or the same phone, already exists at this site."
-                ),
-                code="possible_duplicate",
-                details={
-                    "duplicates": [
-                        {
-                            "id": p.id,
-                            "pseudonym": p.pseudonym,
-                            "name": p.name,
-                            "birth_date": p.birth_date.isoformat(),
-                        }
-                        for p in existing
-                    ]
-                },
-            )
-    fields = {k: getattr(data, k) for k in PatientInput.__dataclass_fields__}
+        _refuse_duplicates(site=site, name=name, birth_date=data.birth_date, phone=data.phone)
     fields["name"] = name
     return Patient.objects.create(
         site=site,
@@ -117,6 +138,84 @@ def patient_create(*, user: User, data: PatientInput, allow_duplicate: bool = Fa
         consent_recorded_at=timezone.now(),
         **fields,
     )
+
+
+# What a later visit may correct: demographics and risk factors. Not the site, the patient code
+# or the consent (recorded once, with who and when).
+EDITABLE_PATIENT_FIELDS = tuple(
+    f for f in PatientInput.__dataclass_fields__ if f != "consent_given"
+)
+# A change to one of these reruns the duplicate check.
+IDENTIFYING_FIELDS = ("name", "birth_date", "phone")
+
+
+def patient_update(
+    *,
+    user: User,
+    patient_id: int,
+    changes: Mapping[str, Any],
+    allow_duplicate: bool = False,
+    request: Any = None,
+) -> Patient:
+    """Correct a patient's demographics or risk factors at a later visit.
+
+    ``changes`` names only the fields to change (the API's PATCH) or all of them (the portal's
+    form); unknown or non-editable fields are refused. The same checks as registration apply to
+    the record as it would be, and a change of name, birth date or phone reruns the duplicate
+    check (Conflict unless ``allow_duplicate``). Holds SELECT FOR UPDATE on the patient while it
+    reads and writes, so two edits apply one after the other. Writes an audit event naming the
+    fields that changed (not their values: the trail must not keep what an erasure removes).
+    Past screenings keep the triage decided then; the next screening uses the new risk factors.
+    Returns the patient; an edit that changes nothing writes nothing."""
+    from accounts.audit import audit_record
+
+    if not user.is_platform_admin:
+        _require_site(user)
+    unknown = sorted(set(changes) - set(EDITABLE_PATIENT_FIELDS))
+    if unknown:
+        raise InvalidInput(
+            _("This field cannot be changed: %(field)s.") % {"field": unknown[0]},
+            code="not_editable",
+            field=unknown[0],
+        )
+    with transaction.atomic():
+        patient = selectors.patient_get(user=user, patient_id=patient_id)
+        patient = Patient.objects.select_for_update().get(pk=patient.pk)
+        values = {f: getattr(patient, f) for f in EDITABLE_PATIENT_FIELDS}
+        clean = dict(changes)
+        if "name" in clean:
+            clean["name"] = str(clean["name"]).strip()
+        for text in ("phone", "region", "address", "allergies", "medical_notes"):
+            if text in clean:
+                clean[text] = "" if clean[text] is None else str(clean[text]).strip()
+        values.update(clean)
+        _check_patient_fields(values)
+        changed = [
+            f for f in EDITABLE_PATIENT_FIELDS if f in clean and clean[f] != getattr(patient, f)
+        ]
+        if not changed:
+            return patient
+        if not allow_duplicate and any(f in changed for f in IDENTIFYING_FIELDS):
+            _refuse_duplicates(
+                site=patient.site,
+                name=values["name"],
+                birth_date=values["birth_date"],
+                phone=values["phone"],
+                exclude_id=patient.pk,
+            )
+        for f in changed:
+            setattr(patient, f, values[f])
+        patient.save(update_fields=changed)
+        audit_record(
+            action="update",
+            user=user,
+            object_type="patient",
+            object_ids=[patient.pk],
+            request=request,
+            url_name="screening.services.patient_update",
+            extra={"changed": changed, "patient_ids": [str(patient.pk)]},
+        )
+    return patient
 
 
 # --- submission ----------------------------------------------------------------------------
@@ -295,6 +394,7 @@ from screening.result_of_record import (  # noqa: E402
 __all__ = [
     "PatientInput",
     "patient_create",
+    "patient_update",
     "screening_enqueue",
     "screening_mark_failed",
     "screening_result_of_record_set",

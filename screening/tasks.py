@@ -43,3 +43,13 @@ def screening_sweep_stuck() -> dict:
     from screening.services import screening_sweep_stuck as sweep
 
     return sweep()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=240, time_limit=300)
+def recall_reminders_send() -> int:
+    """Beat: text the patients whose rescreen is due within RECALL_REMINDER_DAYS_BEFORE days."""
+    # Safe to run twice or concurrently: each reminder's dedupe key (patient, due date) is unique
+    # in OutboundMessage, so a second run sends nothing already sent.
+    from screening.recall import recall_reminders_send as send
+
+    return send()

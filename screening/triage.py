@@ -19,7 +19,9 @@ trade-off (``ml.calibration``; the model card's refer ROC), so "any finding in e
 decision, and each threshold also names the finding and picks the specialty. Admins override them
 with ``TriageRule`` rows; a rule with a risk factor lowers the threshold for patients who have it
 (diabetes -> D, family history of glaucoma -> G): a missed case costs them more, so we accept more
-false positives there.
+false positives there. Two such rows ship as data (migration 0006_default_risk_rules). A finding
+that only the lowered threshold made gets a ``risk_factor`` reason beside it ("diabetes lowered
+the D threshold from 28% to 20%"), so the result says when a risk factor changed the outcome.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import cast
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from screening.models import CLASS_CODES, CLASS_NAMES, Symptom, Triage
+from screening.models import CLASS_CODES, CLASS_NAMES, RiskFactor, Symptom, Triage
 
 DISEASE_CLASSES = tuple(c for c in CLASS_CODES if c != "N")
 ALARM_SYMPTOMS = {Symptom.SUDDEN_VISION_LOSS, Symptom.PAIN}
@@ -48,6 +50,10 @@ class Rule:
     threshold: float
     urgent_threshold: float | None
     referable: bool = True
+    # Where a risk-factor rule lowered the threshold: the one it would otherwise have, and the
+    # factor that lowered it (a Patient field name), so the result can say when that mattered.
+    base_threshold: float | None = None
+    risk_factor: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,14 +91,23 @@ def resolve_rules(
             if row.urgent_threshold is not None:
                 urgent = row.urgent_threshold
             referable = row.referable
-        for row in rows:
+        base = threshold
+        lowered_by = ""
+        for row in sorted(rows, key=lambda r: r.risk_factor or ""):
             if (
                 row.class_code == code
                 and row.risk_factor in risk_factors
                 and row.threshold is not None
+                and row.threshold < threshold
             ):
-                threshold = min(threshold, row.threshold)
-        rules[code] = Rule(threshold=threshold, urgent_threshold=urgent, referable=referable)
+                threshold, lowered_by = row.threshold, row.risk_factor
+        rules[code] = Rule(
+            threshold=threshold,
+            urgent_threshold=urgent,
+            referable=referable,
+            base_threshold=base if lowered_by else None,
+            risk_factor=lowered_by,
+        )
     return rules
 
 
@@ -128,6 +143,17 @@ def decide(
             if rule.referable:
                 referable = True
             result.reasons.append(reason)
+            if rule.base_threshold is not None and p < rule.base_threshold:
+                # A finding only because of the patient's risk factor: say so, once per class.
+                risk_reason = {
+                    "code": "risk_factor",
+                    "risk_factor": rule.risk_factor,
+                    "class": code,
+                    "from": round(rule.base_threshold, 3),
+                    "to": round(rule.threshold, 3),
+                }
+                if risk_reason not in result.reasons:
+                    result.reasons.append(risk_reason)
         result.eye_findings[eye.eye] = found
         for code in found:
             if code not in result.findings:
@@ -182,6 +208,16 @@ def reason_text(reason: Mapping | str) -> str:
         if reason.get("urgent"):
             text += " — " + _("high probability: urgent")
         return text
+    if code == "risk_factor":
+        return _(
+            "%(factor)s lowered the %(name)s threshold from %(from).0f%% to %(to).0f%%: "
+            "without it, this would not be a finding"
+        ) % {
+            "factor": _risk_factor_label(reason.get("risk_factor", "")),
+            "name": _in_sentence(CLASS_NAMES.get(reason.get("class", ""), reason.get("class", ""))),
+            "from": 100 * float(reason.get("from", 0)),
+            "to": 100 * float(reason.get("to", 0)),
+        }
     if code == "alarm_symptom":
         return _("Alarm symptom: %(symptom)s needs urgent examination") % {"symptom": symptom}
     if code == "exam_symptom":
@@ -198,9 +234,24 @@ def reason_text(reason: Mapping | str) -> str:
     return str(reason.get("text") or code or "")
 
 
+def _risk_factor_label(factor: str) -> str:
+    return str(dict(RiskFactor.choices).get(factor, factor))
+
+
+def _in_sentence(name: object) -> str:
+    """The class names are capitalised labels ("Diabetic retinopathy"); mid-sentence they read in
+    lower case. Korean has no case, so only the languages that do are touched."""
+    return str(name).lower() if (get_language() or "").startswith("en") else str(name)
+
+
 def reason_plain(reason: Mapping | str) -> str:
     """A reason in the words a health worker tells the patient: what was seen and where, without
     the probabilities and thresholds (those are for clinicians, behind the result page's details)."""
+    if not isinstance(reason, str) and reason.get("code") == "risk_factor":
+        return _("Because of %(factor)s, weaker signs of %(name)s count for this patient") % {
+            "factor": _in_sentence(_risk_factor_label(reason.get("risk_factor", ""))),
+            "name": _in_sentence(CLASS_NAMES.get(reason.get("class", ""), reason.get("class", ""))),
+        }
     if isinstance(reason, str) or reason.get("code") != "finding":
         return reason_text(reason)
     eye = reason.get("eye", "")
@@ -216,10 +267,7 @@ def reason_plain(reason: Mapping | str) -> str:
             "right": _("Signs of %(name)s in the right eye"),
         }
     text = texts.get(eye, _("Signs of %(name)s"))
-    # The class names are capitalised labels ("Diabetic retinopathy"); mid-sentence they read in
-    # lower case. Korean has no case, so only the languages that do are touched.
-    in_sentence = str(name).lower() if (get_language() or "").startswith("en") else str(name)
-    return text % {"name": in_sentence}
+    return text % {"name": _in_sentence(name)}
 
 
 def next_step_text(triage: str) -> str:

@@ -8,6 +8,8 @@ urlpatterns = [
     path("patients/", views.patient_list, name="patient_list"),
     path("patients/new/", views.patient_create, name="patient_create"),
     path("patients/<int:patient_id>/", views.patient_detail, name="patient_detail"),
+    path("patients/<int:patient_id>/edit/", views.patient_edit, name="patient_edit"),
+    path("recall/", views.recall_list, name="recall_list"),
     path(
         "patients/<int:patient_id>/screenings/new/", views.screening_create, name="screening_create"
     ),

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import Role, User
 from config.errors import Conflict, InvalidInput, NotFound
 from config.http import AuthenticatedRequest
-from screening import pending_photos, selectors, services, uploads
-from screening.forms import PatientForm, ScreeningForm
+from screening import pending_photos, recall, selectors, services, uploads
+from screening.forms import PatientEditForm, PatientForm, ScreeningForm
 from screening.models import CLASS_NAMES
 from screening.triage import next_step_text, reason_plain, reason_text
 
@@ -92,8 +94,66 @@ def patient_detail(request: AuthenticatedRequest, patient_id: int) -> HttpRespon
     except NotFound:
         return _not_found(request)
     screenings = patient.screenings.order_by("-created_at")[:50]
+    context = {
+        "patient": patient,
+        "screenings": screenings,
+        "recall": recall.patient_recall(patient=patient),
+        "today": timezone.localdate(),
+    }
+    return render(request, "screening/patient_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def patient_edit(request: AuthenticatedRequest, patient_id: int) -> HttpResponse:
+    """Correct the patient's demographics and risk factors (audited by the service)."""
+    if denied := _require_health_worker(request):
+        return denied
+    try:
+        patient = selectors.patient_get(user=request.user, patient_id=patient_id)
+    except NotFound:
+        return _not_found(request)
+    form = PatientEditForm(request.POST or None, patient=patient)
+    duplicates = []
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.patient_update(
+                user=request.user,
+                patient_id=patient.id,
+                changes=form.changes(),
+                allow_duplicate=form.cleaned_data["allow_duplicate"],
+                request=request,
+            )
+        except Conflict as exc:
+            duplicates = exc.details.get("duplicates", [])
+            data = request.POST.copy()
+            data["allow_duplicate"] = "on"
+            form.data = data
+        except InvalidInput as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, _("Patient record updated."))
+            return redirect("screening:patient_detail", patient_id=patient.id)
+    status = 409 if duplicates else (400 if request.method == "POST" else 200)
     return render(
-        request, "screening/patient_detail.html", {"patient": patient, "screenings": screenings}
+        request,
+        "screening/patient_edit.html",
+        {"form": form, "patient": patient, "duplicates": duplicates},
+        status=status,
+    )
+
+
+@login_required
+def recall_list(request: AuthenticatedRequest) -> HttpResponse:
+    """Who is due for rescreening at the health worker's site, overdue first."""
+    if denied := _require_health_worker(request):
+        return denied
+    today = timezone.localdate()
+    recalls = list(recall.recalls_due(user=request.user, today=today)[:300])
+    return render(
+        request,
+        "screening/recall_list.html",
+        {"recalls": recalls, "today": today, "days_before": settings.RECALL_REMINDER_DAYS_BEFORE},
     )
 
 

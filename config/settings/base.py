@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -93,6 +94,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.roles",
+                "accounts.context_processors.notifications",
             ],
         },
     },
@@ -250,9 +252,10 @@ SCREENING_COMPLETED_TASKS = [
     "referrals.tasks.referral_propose_for_screening",
 ]
 # The same, when a person's final read becomes a screening's result of record
-# (screening.result_of_record): the referral follows the final triage.
+# (screening.result_of_record): the referral and the prescriptions follow the final triage.
 SCREENING_RESULT_CHANGED_TASKS = [
     "referrals.result_tasks.referral_follow_result_of_record",
+    "pharmacy.result_tasks.prescription_follow_result_of_record",
 ]
 
 # --- REST API -----------------------------------------------------------------------------
@@ -301,6 +304,22 @@ MESSAGE_BACKEND = env_str("MESSAGE_BACKEND", "accounts.messaging.ConsoleBackend"
 SMS_GATEWAY_URL = env_str("SMS_GATEWAY_URL", "")
 SMS_GATEWAY_TOKEN = env_str("SMS_GATEWAY_TOKEN", "")
 
+# Notifications to staff (accounts.notifications) go by email through Django's mail backends. The
+# console backend (the default, so `make run` prints each email in the worker's log) sends
+# nothing; production sets EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and EMAIL_*.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "EyeBridge <noreply@eyebridge.invalid>")
+# Where the links in those emails point.
+PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
+# The email task's module (accounts has no tasks.py for autodiscovery to find).
+CELERY_IMPORTS = ["accounts.notifications_tasks"]
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -308,6 +327,19 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- recall (screening.recall) ---
+# The patient is texted this many days before their rescreen is due (once per due date), and the
+# health worker's "due and overdue" list shows them from then on.
+RECALL_REMINDER_DAYS_BEFORE = env_int("RECALL_REMINDER_DAYS_BEFORE", 14)
+if not 0 <= RECALL_REMINDER_DAYS_BEFORE <= 365:
+    raise ImproperlyConfigured("RECALL_REMINDER_DAYS_BEFORE must be between 0 and 365")
+# Hourly in the daytime (Asia/Seoul: CELERY_TIMEZONE), never at night; a missed hour only delays
+# a reminder by one hour, a run that repeats one sends nothing.
+CELERY_BEAT_SCHEDULE["screening-recall-reminders"] = {
+    "task": "screening.tasks.recall_reminders_send",
+    "schedule": crontab(minute=5, hour="9-19"),
 }
 
 # --- referrals ---
@@ -347,6 +379,12 @@ CELERY_BEAT_SCHEDULE["pharmacy-expire-prescriptions"] = {
     "task": "pharmacy.tasks.prescriptions_expire",
     "schedule": 300.0,
 }
+# Low stock, expiring lots and offline kiosks are checked on the beat (pharmacy.alerts), not only
+# when the stock page is open; each condition alerts its pharmacists once until it is resolved.
+CELERY_BEAT_SCHEDULE["pharmacy-alerts-check"] = {
+    "task": "pharmacy.tasks.pharmacy_alerts_check",
+    "schedule": 60.0,
+}
 
 # --- dashboard ---
 # Recounts yesterday, today and the days changed since the last run into the dashboard's daily
@@ -354,6 +392,22 @@ CELERY_BEAT_SCHEDULE["pharmacy-expire-prescriptions"] = {
 CELERY_BEAT_SCHEDULE["dashboard-rollup"] = {
     "task": "dashboard.tasks.dashboard_rollup_refresh",
     "schedule": 600.0,
+}
+# Field performance (dashboard.field_performance): a site whose AI agrees with the final human
+# read on fewer than this share of its last FIELD_AGREEMENT_MIN_GRADED graded screenings is
+# flagged on the dashboard (a new camera, a dirty lens, a population the model does not fit).
+FIELD_AGREEMENT_MIN_GRADED = env_int("FIELD_AGREEMENT_MIN_GRADED", 20)
+try:
+    FIELD_AGREEMENT_ALERT_BELOW = float(env_str("FIELD_AGREEMENT_ALERT_BELOW", "0.8"))
+except ValueError as _exc:
+    raise ImproperlyConfigured("FIELD_AGREEMENT_ALERT_BELOW must be a number") from _exc
+if not 0.0 <= FIELD_AGREEMENT_ALERT_BELOW <= 1.0:
+    raise ImproperlyConfigured("FIELD_AGREEMENT_ALERT_BELOW must be between 0 and 1")
+if FIELD_AGREEMENT_MIN_GRADED < 1:
+    raise ImproperlyConfigured("FIELD_AGREEMENT_MIN_GRADED must be at least 1")
+CELERY_BEAT_SCHEDULE["dashboard-field-agreement"] = {
+    "task": "dashboard.tasks.field_agreement_alerts_check",
+    "schedule": 900.0,
 }
 
 # --- System checks ---

@@ -35,6 +35,7 @@ from pharmacy.selectors import (
 )
 from pharmacy.services._common import _event, _require_pharmacist
 from screening.models import Screening, Triage
+from screening.result_of_record import screening_of_record
 
 logger = logging.getLogger("eyebridge.pharmacy")
 
@@ -55,11 +56,15 @@ def _lock_prescription_for_user(*, user: User, prescription_id: int) -> Prescrip
 def prescription_propose_for_screening(*, screening_id: int) -> Prescription | None:
     """Propose medication for a completed screening by the MedicationProtocol table.
 
-    Idempotent: at most one rule-proposed prescription per screening (a partial unique constraint),
-    so a redelivered task returns the existing one. Proposes nothing for referable, urgent or
-    ungradable screenings, when no protocol row matches, or when no pharmacy serves the site."""
-    screening = Screening.objects.select_related("patient", "site").filter(pk=screening_id).first()
-    if screening is None or screening.status != Screening.Status.COMPLETED:
+    Reads the result of record (screening.result_of_record): the AI's result when the screening
+    has just finished, a grader's final read when one changed it to normal or medication (then
+    also for a screening the AI found ungradable). Idempotent: at most one rule-proposed
+    prescription per screening (a partial unique constraint), so a redelivered task returns the
+    existing one. Proposes nothing for referable, urgent or ungradable results, when no protocol
+    row matches, or when no pharmacy serves the site."""
+    screening = screening_of_record(screening_id=screening_id)
+    finished = (Screening.Status.COMPLETED, Screening.Status.UNGRADABLE)
+    if screening is None or screening.status not in finished:
         return None
     if screening.triage not in PROPOSABLE_TRIAGE:
         return None

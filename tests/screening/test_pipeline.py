@@ -118,7 +118,9 @@ def test_risk_factor_rule_changes_triage(queued):
     from screening.models import TriageRule
 
     # With diabetes the D threshold drops to almost zero: any D probability is a finding.
-    TriageRule.objects.create(class_code="D", risk_factor="has_diabetes", threshold=0.0001)
+    TriageRule.objects.update_or_create(
+        class_code="D", risk_factor="has_diabetes", defaults={"threshold": 0.0001}
+    )
     services.screening_run_inference(screening_id=queued.id)
     queued.refresh_from_db()
     assert "D" in queued.findings

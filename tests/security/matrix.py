@@ -53,6 +53,7 @@ ACTORS = [
     "kiosk",
     "admin",
 ]
+SIGNED_IN = ("hw", "pharmacist", "staff", "grader", "admin")
 SIDE = {"hw_b": "B", "staff_b": "B"}  # everyone else's "own" side is A
 OBJECT_KINDS = ("own", "foreign", "missing")
 
@@ -250,6 +251,35 @@ MATRIX: list[Entry] = [
         body=lambda w, i: {"language": "en", "next": "/"},
     ),
     E("accounts:otp_setup", "portal", expect={"pharmacist": "ok", "admin": "ok"}),
+    # Notifications are a person's own: the side's health worker is the recipient of its
+    # notification; nobody else (the admin included) reaches it.
+    E("accounts:notifications", "portal", expect=dict.fromkeys(SIGNED_IN, "ok")),
+    E(
+        "accounts:notification_preferences",
+        "portal",
+        ("GET", "POST"),
+        body=lambda w, i: {},
+        expect=dict.fromkeys(SIGNED_IN, "ok"),
+    ),
+    E(
+        "accounts:notifications_read_all",
+        "portal",
+        ("POST",),
+        body=lambda w, i: {},
+        expect=dict.fromkeys(SIGNED_IN, "ok"),
+    ),
+    E(
+        "accounts:notification_read",
+        "portal",
+        ("POST",),
+        obj="notification",
+        arg="notification_id",
+        body=lambda w, i: {},
+        expect={
+            "hw": "ok 404 404",
+            **dict.fromkeys(("pharmacist", "staff", "grader", "admin"), "404"),
+        },
+    ),
     E(
         "accounts:otp_verify",
         "portal",
@@ -262,6 +292,22 @@ MATRIX: list[Entry] = [
     # --- screening portal ---
     E("screening:worklist", "portal", expect={"hw": "ok", "admin": "ok"}, list_of="screening"),
     E("screening:patient_list", "portal", expect={"hw": "ok", "admin": "ok"}, list_of="patient"),
+    E("screening:recall_list", "portal", expect={"hw": "ok", "admin": "ok"}),
+    E(
+        "screening:patient_edit",
+        "portal",
+        ("GET", "POST"),
+        obj="patient",
+        arg="patient_id",
+        body=lambda w, i: {},
+        expect={
+            "hw": OWN,
+            "admin": "ok ok 404",
+            "pharmacist": "403",
+            "staff": "403",
+            "grader": "403",
+        },
+    ),
     E(
         "screening:patient_create",
         "portal",
@@ -698,6 +744,10 @@ MATRIX: list[Entry] = [
     # The programme dashboard: platform admins (and users granted dashboard.DashboardAccess) only.
     E("dashboard:index", "portal", expect={"admin": "ok"}),
     E("dashboard:export_csv", "portal", expect={"admin": "ok"}),
+    E("dashboard:field_performance", "portal", expect={"admin": "ok"}),
+    E("dashboard:field_performance_summary", "portal", expect={"admin": "ok"}),
+    E("dashboard:field_performance_export_csv", "portal", expect={"admin": "ok"}),
+    E("dashboard:field_performance_export_json", "portal", expect={"admin": "ok"}),
     # --- representative admin pages holding patient data ---
     E("admin:index", "admin"),
     E("admin:screening_patient_changelist", "admin", list_of="patient"),
@@ -769,6 +819,7 @@ def build_world() -> dict[str, Any]:
     from django.conf import settings
     from rest_framework.authtoken.models import Token
 
+    from accounts.models import Notification, NotificationKind
     from pharmacy import codes
     from pharmacy import services as pharmacy_services
     from pharmacy.models import Prescription, PrescriptionItem
@@ -873,6 +924,12 @@ def build_world() -> dict[str, Any]:
             "dispense": dispense.pk,
             "referral": referral.pk,
             "case": case.pk,
+            "notification": Notification.objects.create(
+                recipient=hw,
+                kind=NotificationKind.REFERRAL_OUTCOME,
+                title_msgid="Referral outcome",
+                dedupe_key=f"matrix-{side}",
+            ).pk,
             "names": [patient.name, patient.pseudonym],
         }
         w[f"hospital_{side}"] = hospital.pk

@@ -53,6 +53,9 @@ class Command(BaseCommand):
             call_command("seed_demo_history", stdout=self.stdout)
             for command in HISTORY_PARTS:
                 call_command(command, "--history", stdout=self.stdout)
+            # The history is written directly, not through the services: compute the recall
+            # (who is due) over it, referrals included.
+            call_command("recall_refresh", stdout=self.stdout)
             since = timezone.localdate() - dt.timedelta(days=HISTORY_DAYS + 7)
             call_command("dashboard_rollup", "--from", since.isoformat(), stdout=self.stdout)
         self.stdout.write(
