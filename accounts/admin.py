@@ -77,7 +77,7 @@ class AuditEventAdmin(ModelAdmin):
     list_per_page = 100
     show_full_result_count = False  # COUNT(*) over millions of rows on every page is wasted work
 
-    def get_readonly_fields(self, request, obj=None):
+    def base_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
 
     def has_add_permission(self, request) -> bool:

@@ -140,12 +140,12 @@ class KioskAdmin(ModelAdmin):
         kwargs["form"] = KioskChangeForm if obj is not None else KioskAddForm
         return super().get_form(request, obj, change=change, **kwargs)
 
-    def get_fields(self, request, obj=None) -> tuple[str, ...]:
+    def base_fields(self, request, obj=None) -> tuple[str, ...]:
         if obj is None:
             return tuple(KioskAddForm.Meta.fields)
         return ("kiosk_id", "pharmacy", *KioskChangeForm.Meta.fields, *self._state_fields)
 
-    def get_readonly_fields(self, request, obj=None) -> list[str]:
+    def base_readonly_fields(self, request, obj=None) -> list[str]:
         if obj is None:
             return []
         # The id is configured on the device and named in the audit trail; the pharmacy owns
