@@ -6,16 +6,13 @@ scaling ``q = sigmoid(a * logit(p) + b)`` fitted on the calibration part of the 
 (patients never trained on) turns them into probabilities, so that 0.5 means "more likely
 than not" for every class alike and the challenge score at 0.5 is meaningful.
 
-The screening decision is one decision per eye, not seven: an eye is *flagged* (and the
-patient referred) when its refer score
-
-    s = max over disease classes c of q_c / t_c
-
-reaches 1. The per-class thresholds ``t_c = k * base_c ** alpha`` share one operating point
-``k``; ``base_c`` is where 5% of the calibration normals score on class c, so that no single
-class dominates the false alarms, and ``alpha`` (0 = one common probability, 1 = equal false
-alarms per class) is picked on calibration for the best refer AUC. Because ``s >= 1`` exactly when some ``q_c >= t_c``, the per-class rule the triage
-applies (``screening.triage``) is this decision, and the thresholds also name the findings.
+The screening decision is one decision per eye, not seven (:mod:`ml.decision`): an eye is
+*flagged* (and the patient referred) when some class's finding score
+``e_c = w q_c + (1 - w)(1 - q_N)`` reaches the one shared threshold ``k``. ``w`` is picked on
+calibration for the best refer AUC, ``k`` for the product's operating point; the per-class
+thresholds the triage applies (``screening.triage``) all start at ``k``, so ``TriageRule`` and the
+risk-factor rules move one class on the same scale. The naming thresholds (probability scale)
+say which of the flagged classes the result names.
 """
 
 from __future__ import annotations
@@ -27,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ml import CLASSES
+from ml.decision import Decision
 from ml.metrics import N_INDEX
 
 DISEASE_INDEX = [i for i, c in enumerate(CLASSES) if c != "N"]
@@ -99,16 +97,29 @@ def eye_groups(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return normal, diseased
 
 
-def refer_score(probs: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
-    """Per eye: the largest disease probability relative to its threshold (flagged >= 1)."""
-    t = np.array([thresholds[CLASSES[j]] for j in DISEASE_INDEX])
-    return (np.asarray(probs)[:, DISEASE_INDEX] / t).max(axis=1)
+def finding_scores(q: np.ndarray, disease_weight: float) -> np.ndarray:
+    """(n, 7) finding scores ``e_c = w q_c + (1 - w)(1 - q_N)`` (:mod:`ml.decision`)."""
+    q = np.asarray(q, dtype=np.float64)
+    d = q[:, DISEASE_INDEX]
+    if disease_weight >= 1.0:
+        return d
+    return disease_weight * d + (1.0 - disease_weight) * (1.0 - q[:, [N_INDEX]])
 
 
-def flagged(probs: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
-    """Exactly the triage's rule: some disease class at or above its threshold."""
-    t = np.array([thresholds[CLASSES[j]] for j in DISEASE_INDEX])
-    return np.asarray((np.asarray(probs)[:, DISEASE_INDEX] >= t).any(axis=1))
+def _threshold_row(thresholds: dict[str, float]) -> np.ndarray:
+    return np.array([thresholds.get(CLASSES[j], 0.5) for j in DISEASE_INDEX])
+
+
+def refer_score(probs: np.ndarray, decision: Decision) -> np.ndarray:
+    """Per eye: the largest finding score relative to its threshold (flagged >= 1)."""
+    e = finding_scores(probs, decision.disease_weight)
+    return np.asarray((e / _threshold_row(decision.thresholds)).max(axis=1))
+
+
+def flagged(probs: np.ndarray, decision: Decision) -> np.ndarray:
+    """Exactly the triage's rule: some class's finding score at or above its threshold."""
+    e = finding_scores(probs, decision.disease_weight)
+    return np.asarray((e >= _threshold_row(decision.thresholds)).any(axis=1))
 
 
 def _base_thresholds(q: np.ndarray, normal: np.ndarray, fpr: float = 0.05) -> np.ndarray:
@@ -124,41 +135,14 @@ def _sweep(score_parts: np.ndarray, normal: np.ndarray, diseased: np.ndarray) ->
     return fpr, tpr, cuts
 
 
-def choose_thresholds(
-    q: np.ndarray,
-    labels: np.ndarray,
-    *,
-    min_sensitivity: float = 0.80,
-    max_false_alarms: float = 0.30,
-    alphas: Sequence[float] = (0.0, 0.25, 0.5, 0.75),
-) -> tuple[dict[str, float], dict[str, Any]]:
-    """Per-class thresholds sharing one operating point, from calibrated probabilities.
-
-    ``alpha`` maximises the AUC of the refer score, normal vs diseased eyes (the whole curve:
-    one point of it was too noisy on 300 + 380 eyes). Then ``k`` is the point of
-    the refer ROC farthest inside the box (sensitivity >= ``min_sensitivity``,
-    false alarms <= ``max_false_alarms``): the largest of min(sens - min_sensitivity,
-    max_false_alarms - fpr), so a shift of camera or population in either direction has
-    the same room before it breaks the bar. Where no point is inside the box, the
-    false-alarm bar is kept and sensitivity is as high as it allows. ``N`` gets 0.5 (it names nothing and refers
-    nobody; the eye is normal when no disease is flagged).
-    """
-    from sklearn.metrics import roc_auc_score
-
-    normal, diseased = eye_groups(labels)
-    keep = normal | diseased
-    base = _base_thresholds(q, normal)
-    best: tuple[float, float] | None = None
-    per_alpha = {}
-    for alpha in alphas:
-        score = (q[:, DISEASE_INDEX] / base**alpha).max(axis=1)
-        auc = float(roc_auc_score(diseased[keep], score[keep]))
-        per_alpha[alpha] = auc
-        if best is None or auc > best[1] + 1e-9:
-            best = (alpha, auc)
-    assert best is not None
-    alpha = best[0]
-    parts = q[:, DISEASE_INDEX] / base**alpha
+def _place(
+    parts: np.ndarray,
+    normal: np.ndarray,
+    diseased: np.ndarray,
+    min_sensitivity: float,
+    max_false_alarms: float,
+) -> tuple[float, dict[str, float], str]:
+    """The operating point on the ROC of ``max_c parts[:, c]``: (cut, the point, how placed)."""
     fpr, tpr, cuts = _sweep(parts, normal, diseased)
     margin = np.minimum(tpr - min_sensitivity, max_false_alarms - fpr)
     inside = margin >= 0
@@ -176,28 +160,110 @@ def choose_thresholds(
     # Halfway to the next cut, so an eye sitting exactly on the threshold does not flip
     # with float noise (another runtime, thread count or batch size).
     k = float((cuts[i] + cuts[i + 1]) / 2) if i + 1 < len(cuts) else float(cuts[i])
+    point = {
+        "diseased_eyes_flagged": float(tpr[i]),
+        "normal_eyes_flagged": float(fpr[i]),
+        "margin": float(margin[i]),
+    }
+    return k, point, placement
+
+
+def risk_factor_points(
+    q: np.ndarray, labels: np.ndarray, decision: Decision, *, extra_false_alarms: float = 0.10
+) -> dict[str, dict[str, float]]:
+    """Where the shipped risk-factor rules put the D (diabetes) and G (family history of
+    glaucoma) thresholds, read off the calibration split on the finding-score scale (screening
+    migration 0007 ships them). For a patient with the risk factor a missed case costs more, so
+    that class may flag ``extra_false_alarms`` more of the normal eyes than at the shared
+    threshold: the threshold is where the class's own score flags that share of the
+    calibration normals. Reported with the sensitivity it buys on that class's eyes."""
+    normal, _ = eye_groups(labels)
+    e = finding_scores(q, decision.disease_weight)
+    out = {}
+    for code in ("D", "G"):
+        col = DISEASE_INDEX.index(CLASSES.index(code))
+        pos = labels[:, CLASSES.index(code)] > 0
+        shared = decision.thresholds[code]
+        rate = float((e[normal, col] >= shared).mean())
+        cut = float(np.quantile(e[normal, col], 1 - min(1.0, rate + extra_false_alarms)))
+        # Rounded up: the rule's false alarms stay within the budget.
+        t = min(shared, float(np.ceil(cut * 1000) / 1000))
+        out[code] = {
+            "threshold": t,
+            "eyes": int(pos.sum()),
+            "sensitivity": float((e[pos, col] >= t).mean()),
+            "sensitivity_at_shared": float((e[pos, col] >= shared).mean()),
+            "normal_eyes_flagged_by_class": float((e[normal, col] >= t).mean()),
+            "normal_eyes_flagged_by_class_at_shared": rate,
+        }
+    return out
+
+
+def choose_thresholds(
+    q: np.ndarray,
+    labels: np.ndarray,
+    *,
+    min_sensitivity: float = 0.80,
+    max_false_alarms: float = 0.30,
+    disease_weights: Sequence[float] = (1.0, 0.75, 0.5, 0.25),
+) -> tuple[Decision, dict[str, Any]]:
+    """The refer decision from calibrated probabilities: the disease weight ``w``, one shared
+    threshold on the finding score, and the naming thresholds.
+
+    ``w`` maximises the AUC of the refer score ``max_c e_c``, normal vs diseased eyes (the
+    whole curve: one point of it was too noisy on 300 + 380 eyes). Then the threshold is the
+    point of the refer ROC farthest inside the box (sensitivity >= ``min_sensitivity``,
+    false alarms <= ``max_false_alarms``): the largest of min(sens - min_sensitivity,
+    max_false_alarms - fpr), so a shift of camera or population in either direction has the
+    same room before it breaks the bar. Where no point is inside the box, the false-alarm bar
+    is kept and sensitivity is as high as it allows. The naming threshold is the same placement
+    for the classes' own probabilities (``w = 1``). ``N`` gets 0.5 (it names nothing and refers
+    nobody; the eye is normal when no disease is flagged).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    normal, diseased = eye_groups(labels)
+    keep = normal | diseased
+    base = _base_thresholds(q, normal)
+    per_weight = {}
+    for w in disease_weights:
+        score = finding_scores(q, w).max(axis=1)
+        per_weight[w] = float(roc_auc_score(diseased[keep], score[keep]))
+    # Ties go to the larger weight (the simpler rule: closer to a class's own probability).
+    weight = max(disease_weights, key=lambda w: (round(per_weight[w], 9), w))
+    k, point, placement = _place(
+        finding_scores(q, weight), normal, diseased, min_sensitivity, max_false_alarms
+    )
+    # Naming: the same placement for each class's own probability (w = 1), one probability
+    # for every class. A per-class level (where 5% of normals score) would name noise: myopia's
+    # is below 0.01 on the calibration split, so nearly every flagged eye would name it too.
+    k_name, _, _ = _place(
+        finding_scores(q, 1.0), normal, diseased, min_sensitivity, max_false_alarms
+    )
     thresholds = {"N": 0.5}
-    for n, j in enumerate(DISEASE_INDEX):
-        thresholds[CLASSES[j]] = float(min(0.99, k * base[n] ** alpha))
+    names = {"N": 0.5}
+    for j in DISEASE_INDEX:
+        thresholds[CLASSES[j]] = float(min(0.99, k))
+        names[CLASSES[j]] = float(min(0.99, k_name))
+    decision = Decision(thresholds=thresholds, name_thresholds=names, disease_weight=weight)
     info = {
-        "rule": "flag an eye when some disease probability (calibrated) reaches its threshold; "
-        "thresholds t_c = k * base_c^alpha share one operating point k",
-        "alpha": alpha,
+        "rule": "flag an eye when some class's finding score w*q_c + (1-w)*(1-q_N) (calibrated "
+        "probabilities) reaches the shared threshold k; name the flagged classes whose q_c "
+        "reaches the naming threshold (the same placement for q_c alone)",
+        "disease_weight": weight,
         "k": k,
+        "refer_auc_by_disease_weight": {str(w): v for w, v in per_weight.items()},
+        "k_name": k_name,
         "base_5pct_fpr": {CLASSES[j]: float(base[n]) for n, j in enumerate(DISEASE_INDEX)},
-        "refer_auc_by_alpha": {str(a): v for a, v in per_alpha.items()},
         "placement": placement,
-        "calibration_point": {
-            "diseased_eyes_flagged": float(tpr[i]),
-            "normal_eyes_flagged": float(fpr[i]),
-            "margin": float(margin[i]),
-        },
+        "calibration_point": point,
         "bar": {
             "min_diseased_flagged": min_sensitivity,
             "max_normal_flagged": max_false_alarms,
         },
     }
-    return thresholds, info
+    info["risk_factor_points"] = risk_factor_points(q, labels, decision)
+    return decision, info
 
 
 def patient_refer(
@@ -225,15 +291,15 @@ def patient_refer(
 
 
 def screening_summary(
-    q: np.ndarray, labels: np.ndarray, patient_ids: Sequence[str], thresholds: dict[str, float]
+    q: np.ndarray, labels: np.ndarray, patient_ids: Sequence[str], decision: Decision
 ) -> dict[str, Any]:
     """The numbers the product is judged on, at the shipped thresholds."""
     from sklearn.metrics import roc_auc_score
 
     normal, diseased = eye_groups(labels)
-    f = flagged(q, thresholds)
+    f = flagged(q, decision)
     keep = normal | diseased
-    s = refer_score(q, thresholds)
+    s = refer_score(q, decision)
     return {
         "eyes_normal": int(normal.sum()),
         "eyes_diseased": int(diseased.sum()),
@@ -245,11 +311,11 @@ def screening_summary(
 
 
 def refer_roc(
-    q: np.ndarray, labels: np.ndarray, thresholds: dict[str, float]
+    q: np.ndarray, labels: np.ndarray, decision: Decision
 ) -> tuple[np.ndarray, np.ndarray]:
     """(fpr, tpr) of the refer score over normal vs diseased eyes, for plots."""
     normal, diseased = eye_groups(labels)
-    s = refer_score(q, thresholds)
+    s = refer_score(q, decision)
     fpr, tpr, _ = _sweep(s[:, None], normal, diseased)
     return np.concatenate([[0.0], fpr, [1.0]]), np.concatenate([[0.0], tpr, [1.0]])
 

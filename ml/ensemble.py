@@ -26,7 +26,8 @@ import yaml
 from safetensors.torch import load_file
 
 from ml import CLASSES
-from ml.calibration import DISEASE_INDEX, Calibration
+from ml.calibration import Calibration
+from ml.decision import Decision, eye_findings, strongest
 from ml.gradcam import class_activation_maps, overlay_png
 from ml.model import create_model
 from ml.preprocess import (
@@ -41,7 +42,6 @@ from ml.preprocess import (
 from ml.quality import QualityResult, assess_quality
 from ml.runtimes import OnnxRunner, OpenVinoRunner, Runner, TorchRunner
 
-DISEASES = tuple(c for c in CLASSES if c != "N")
 RUNTIMES = ("torch", "onnx", "openvino")
 
 
@@ -54,7 +54,7 @@ class EyePrediction:
     heatmap_png: bytes | None
     top_class: str
     heatmap_class: str | None = None  # the class the heatmap explains
-    flagged: tuple[str, ...] = ()  # disease classes at or above their thresholds
+    flagged: tuple[str, ...] = ()  # the findings named (empty: the eye is not flagged)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable (the heatmap is left out; store it as a file)."""
@@ -117,7 +117,7 @@ class Ensemble:
         branches: dict[str, _Branch],
         cam_branch: str,
         cam_weight: np.ndarray,
-        thresholds: dict[str, float],
+        decision: Decision,
         version: str,
         device: torch.device,
         runtime: str,
@@ -127,7 +127,8 @@ class Ensemble:
         self.branches = branches
         self.cam_branch = cam_branch
         self.cam_weight = cam_weight  # (classes, channels) classifier rows of the CAM branch
-        self.thresholds = thresholds
+        self.decision = decision
+        self.thresholds = decision.thresholds
         self.version = version
         self.device = device
         self.runtime = runtime
@@ -170,7 +171,7 @@ class Ensemble:
         thr_path = wd / "thresholds.json"
         if not thr_path.is_file():
             raise FileNotFoundError(f"decision thresholds not found: {thr_path.resolve()}")
-        thresholds = {c: float(v) for c, v in json.loads(thr_path.read_text()).items()}
+        decision = Decision.from_json(json.loads(thr_path.read_text()))
 
         dev = torch.device(
             "cuda"
@@ -222,7 +223,7 @@ class Ensemble:
             if (name == "color" or not cam_branch) and runner.has_features:
                 cam_branch, cam_weight = name, state["classifier.weight"].numpy()
         version = _content_version(wd, files)
-        return cls(wd, config, branches, cam_branch, cam_weight, thresholds, version, dev, runtime)
+        return cls(wd, config, branches, cam_branch, cam_weight, decision, version, dev, runtime)
 
     def _as_rgb(self, item: bytes | np.ndarray) -> np.ndarray:
         if isinstance(item, (bytes, bytearray, memoryview)):
@@ -277,7 +278,7 @@ class Ensemble:
         entries are assessed here). ``thresholds``: the triage's thresholds, one mapping for
         all images or one per image (risk factors differ between patients); the bundle's
         by default. A heatmap is made for each eye with a finding, explaining the finding
-        that is furthest above its threshold. Raises :class:`ImageError` for bytes that
+        that is furthest above its naming threshold (:mod:`ml.decision`). Raises :class:`ImageError` for bytes that
         cannot be decoded; ungradable photos are still scored.
         """
         if not images:
@@ -301,11 +302,16 @@ class Ensemble:
         found: list[tuple[str, ...]] = []
         cam_classes: list[str | None] = []
         for p, thr in zip(mean, per_image, strict=True):
-            t = {**self.thresholds, **(thr or {})}
-            ratio = {CLASSES[j]: p[j] / max(1e-9, t.get(CLASSES[j], 0.5)) for j in DISEASE_INDEX}
-            hits = tuple(c for c in DISEASES if ratio[c] >= 1.0)
-            found.append(hits)
-            cam_classes.append(max(hits, key=ratio.__getitem__) if hits else None)
+            probs = {c: float(p[j]) for j, c in enumerate(CLASSES)}
+            d = self.decision.moved(thr)
+            _hits, named = eye_findings(
+                probs,
+                d.thresholds,
+                disease_weight=d.disease_weight,
+                name_thresholds=d.name_thresholds,
+            )
+            found.append(named)
+            cam_classes.append(strongest(probs, named, d.name_thresholds))
         pngs: list[bytes | None] = [None] * len(rgbs)
         if want and feats is not None:
             idx = [i for i, c in enumerate(cam_classes) if c is not None]

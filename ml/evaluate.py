@@ -22,6 +22,7 @@ import numpy as np
 from ml import CLASSES
 from ml.calibration import flagged, screening_summary
 from ml.data import Records, read_labels, read_split
+from ml.decision import eye_findings
 from ml.ensemble import Ensemble
 from ml.metrics import macro_auc, odir_score, patient_aggregate, per_class_metrics
 from ml.preprocess import ImageError, decode_image
@@ -62,20 +63,20 @@ def evaluate_odir(ens: Ensemble, rec: Records, probs: dict[str, np.ndarray]) -> 
                 "n": len(p),
                 "macro_auc": macro_auc(rec.eye_labels, p),
                 "odir_style": odir_score(rec.eye_labels, p),
-                "per_class": per_class_metrics(rec.eye_labels, p, ens.thresholds),
+                "per_class": per_class_metrics(rec.eye_labels, p, ens.decision.name_thresholds),
             },
             "patient": {
                 "n": len(pids),
                 "macro_auc": macro_auc(pgt, pat),
                 "odir": odir_score(pgt, pat),
-                "per_class": per_class_metrics(pgt, pat, ens.thresholds),
+                "per_class": per_class_metrics(pgt, pat, ens.decision.name_thresholds),
             },
         }
         if name == "ensemble" or len(probs) == 1:
             # The product's decision: flagged eyes and referred patients at the shipped
             # thresholds (branches alone are uncalibrated, so only their AUCs compare).
             res[name]["screening"] = screening_summary(
-                p, rec.eye_labels, rec.patient_ids, ens.thresholds
+                p, rec.eye_labels, rec.patient_ids, ens.decision
             )
     return res
 
@@ -121,14 +122,14 @@ def decision_plots(
     out_dir.mkdir(parents=True, exist_ok=True)
     q = probs["ensemble"] if "ensemble" in probs else next(iter(probs.values()))
     normal, diseased = eye_groups(rec.eye_labels)
-    f = flagged(q, ens.thresholds)
+    f = flagged(q, ens.decision)
     fig, ax = plt.subplots(figsize=(6, 6))
-    fpr, tpr = refer_roc(q, rec.eye_labels, ens.thresholds)
+    fpr, tpr = refer_roc(q, rec.eye_labels, ens.decision)
     ax.plot(fpr, tpr, label="ensemble refer score")
     for b in ens.branches:
         if b in probs:
             bq = ens.calibration.apply(probs[b])
-            bf, bt = refer_roc(bq, rec.eye_labels, ens.thresholds)
+            bf, bt = refer_roc(bq, rec.eye_labels, ens.decision)
             ax.plot(bf, bt, lw=0.8, alpha=0.7, label=f"{b} branch alone (ensemble calibration)")
     ax.plot(
         [f[normal].mean()], [f[diseased].mean()], "ro",
@@ -164,14 +165,25 @@ def evaluate_expected(
     ens: Ensemble, rows: list[dict], probs: dict[str, np.ndarray]
 ) -> dict[str, Any]:
     p = probs.get("ensemble", next(iter(probs.values())))
-    flags = flagged(p, ens.thresholds)
+    flags = flagged(p, ens.decision)
+    d = ens.decision
+    # What the result names for each eye (ml.decision): "detected" means named.
+    named = [
+        eye_findings(
+            {c: float(p[i, j]) for j, c in enumerate(CLASSES)},
+            d.thresholds,
+            disease_weight=d.disease_weight,
+            name_thresholds=d.name_thresholds,
+        )[1]
+        for i in range(len(rows))
+    ]
     per: dict[str, dict[str, float]] = {}
     for c in CLASSES:
         idx = [i for i, r in enumerate(rows) if r["expected"] == c]
         if not idx:
             continue
-        j = CLASSES.index(c)
-        detected = p[idx, j] >= ens.thresholds[c]
+        # N is "detected" when nothing is named.
+        detected = np.array([(c in named[i]) if c != "N" else not named[i] for i in idx])
         top = np.array([CLASSES[int(np.argmax(p[i]))] == c for i in idx])
         per[c] = {
             "n": len(idx),
@@ -186,9 +198,7 @@ def evaluate_expected(
             {
                 "filename": r["filename"],
                 "expected": r["expected"],
-                "detected": bool(
-                    p[i, CLASSES.index(r["expected"])] >= ens.thresholds[r["expected"]]
-                ),
+                "detected": (r["expected"] in named[i]) if r["expected"] != "N" else not named[i],
                 "top_class": CLASSES[int(np.argmax(p[i]))],
                 "flagged": bool(flags[i]),
             }

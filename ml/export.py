@@ -30,6 +30,7 @@ from safetensors.torch import save_file
 from ml import CLASSES
 from ml.calibration import Calibration, choose_thresholds, screening_summary
 from ml.data import REPO_ROOT, Records, build_cache, default_odir_dir, read_labels, read_split
+from ml.decision import Decision
 from ml.metrics import macro_auc, odir_score, patient_aggregate, per_class_metrics
 from ml.model import create_model
 from ml.preprocess import InputSpec, normalize, to_branch_rgb
@@ -54,17 +55,20 @@ def patient_gt(rec: Any, pids: list[str]) -> np.ndarray:
     return rec.patient_labels[[first[p] for p in pids]]
 
 
-def summarize(probs: np.ndarray, rec: Any, thresholds: dict[str, float] | None = None) -> dict:
+def summarize(probs: np.ndarray, rec: Any, decision: Decision | None = None) -> dict:
+    """Per-class figures at the naming thresholds (what a named finding means), the screening
+    figures at the refer decision."""
     pat, pids = patient_aggregate(probs, rec.patient_ids)
     pgt = patient_gt(rec, pids)
+    names = decision.name_thresholds if decision is not None else None
     out = {
         "eye_macro_auc": macro_auc(rec.eye_labels, probs),
         "patient_odir": odir_score(pgt, pat),
-        "eye_per_class": per_class_metrics(rec.eye_labels, probs, thresholds),
-        "patient_per_class": per_class_metrics(pgt, pat, thresholds),
+        "eye_per_class": per_class_metrics(rec.eye_labels, probs, names),
+        "patient_per_class": per_class_metrics(pgt, pat, names),
     }
-    if thresholds is not None:
-        out["screening"] = screening_summary(probs, rec.eye_labels, rec.patient_ids, thresholds)
+    if decision is not None:
+        out["screening"] = screening_summary(probs, rec.eye_labels, rec.patient_ids, decision)
     return out
 
 
@@ -87,12 +91,12 @@ def ensemble_weights(probs: dict[str, np.ndarray], labels: np.ndarray) -> dict[s
 
 def decide(
     probs: dict[str, dict[str, np.ndarray]], recs: dict[str, Records]
-) -> tuple[Calibration, dict[str, float], dict[str, Any], dict[str, Any]]:
+) -> tuple[Calibration, Decision, dict[str, Any], dict[str, Any]]:
     """Weigh the branches, calibrate and place the refer thresholds on ``calib``; score on ``val``.
 
     ``probs[part][branch]`` are the shipped runtime's sigmoids. Every branch alone and the
     ensemble get the same treatment, so the comparison between them is like for like.
-    Returns the ensemble's calibration, thresholds and decision (with its branch weights),
+    Returns the ensemble's calibration, refer decision and its record (with the branch weights),
     and the metrics of all.
     """
     models = dict.fromkeys(probs["val"])
@@ -106,25 +110,25 @@ def decide(
         return probs[part][name]
 
     metrics: dict[str, Any] = {}
-    chosen: tuple[Calibration, dict[str, float], dict[str, Any]] | None = None
+    chosen: tuple[Calibration, Decision, dict[str, Any]] | None = None
     for name in models:
         cal = Calibration.fit(pick("calib", name), recs["calib"].eye_labels)
         q_cal = cal.apply(pick("calib", name))
-        thresholds, info = choose_thresholds(q_cal, recs["calib"].eye_labels)
+        decision, info = choose_thresholds(q_cal, recs["calib"].eye_labels)
         info = {**info, "weights": weights if name == "ensemble" else {name: 1.0}}
         metrics[name] = {
-            "val": summarize(cal.apply(pick("val", name)), recs["val"], thresholds),
+            "val": summarize(cal.apply(pick("val", name)), recs["val"], decision),
             "val_uncalibrated_odir": summarize(pick("val", name), recs["val"])["patient_odir"],
             "calib": {
                 "eye_macro_auc": macro_auc(recs["calib"].eye_labels, pick("calib", name)),
                 "screening": screening_summary(
-                    q_cal, recs["calib"].eye_labels, recs["calib"].patient_ids, thresholds
+                    q_cal, recs["calib"].eye_labels, recs["calib"].patient_ids, decision
                 ),
             },
-            "thresholds": thresholds,
+            "thresholds": decision.to_json(),
             "decision": info,
         }
-        chosen = (cal, thresholds, info)
+        chosen = (cal, decision, info)
     assert chosen is not None
     return (*chosen, metrics)
 
@@ -241,9 +245,12 @@ def branch_inputs(images: np.ndarray, idx: np.ndarray, spec: InputSpec) -> np.nd
     return normalize(pics, spec.mean, spec.std)
 
 
-def _write_bundle(tmp_out: Path, out: Path, config: dict, thresholds: dict, metrics: dict) -> None:
+def _write_bundle(
+    tmp_out: Path, out: Path, config: dict, decision: Decision, metrics: dict
+) -> None:
     (tmp_out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    (tmp_out / "thresholds.json").write_text(json.dumps(thresholds, indent=2))
+    rule = config.get("decision", {}).get("rule", "")
+    (tmp_out / "thresholds.json").write_text(json.dumps(decision.to_json(rule=rule), indent=2))
     (tmp_out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
     for f in tmp_out.iterdir():
         f.chmod(0o644)  # safetensors writes 0600; the bundle is committed and read by workers
@@ -376,7 +383,7 @@ def export(
                 probs.setdefault("torch", {}).setdefault(part, {})[branch] = pt.numpy()
         config["branches"][branch] = entry
 
-    calibration, thresholds, decision, results = decide(probs[runtime], recs)
+    calibration, refer, decision, results = decide(probs[runtime], recs)
     config["calibration"] = calibration.to_config()
     config["weights"] = decision["weights"]
     config["decision"] = {k: v for k, v in decision.items() if k != "weights"}
@@ -412,7 +419,7 @@ def export(
         allow_pickle=True,
         **{f"{part}_{b}": p for part, d in probs[runtime].items() for b, p in d.items()},
     )
-    _write_bundle(tmp_out, out, config, thresholds, metrics)
+    _write_bundle(tmp_out, out, config, refer, metrics)
     return metrics
 
 
@@ -436,7 +443,7 @@ def retune(
         probs[part] = ens.branch_probabilities(
             [np.asarray(images[i]) for i in parts[part]], cropped=True
         )
-    calibration, thresholds, decision, results = decide(probs, recs)
+    calibration, refer, decision, results = decide(probs, recs)
     config = yaml.safe_load((out / "config.yaml").read_text())
     config["calibration"] = calibration.to_config()
     config["weights"] = decision["weights"]
@@ -460,7 +467,7 @@ def retune(
                 b: float(np.abs(probs["val"][b][:n] - pt[b]).mean()) for b in pt
             },
         }
-    _write_bundle(out, out, config, thresholds, metrics)
+    _write_bundle(out, out, config, refer, metrics)
     return metrics
 
 

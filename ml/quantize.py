@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     q32 = ens.ensemble_probabilities(fp32_probs)
     q8 = ens.ensemble_probabilities(int8_probs)
     auc32, auc8 = macro_auc(rec_val.eye_labels, q32), macro_auc(rec_val.eye_labels, q8)
-    flips = float((flagged(q32, ens.thresholds) != flagged(q8, ens.thresholds)).mean())
+    flips = float((flagged(q32, ens.decision) != flagged(q8, ens.decision)).mean())
     report = {
         "model_version": ens.version,
         "validation_eyes": len(rec_val.filenames),

@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
                 examples.append(cv2.resize(pics[1], (224, 224), interpolation=cv2.INTER_AREA))
             probs.append(ens.ensemble_probabilities(ens.branch_probabilities(pics)))
         q = np.concatenate(probs)
-        results[name] = screening_summary(q, rec.eye_labels, rec.patient_ids, ens.thresholds)
+        results[name] = screening_summary(q, rec.eye_labels, rec.patient_ids, ens.decision)
         r = results[name]
         print(
             f"{name:24s} normal flagged {r['normal_eyes_flagged']:.3f}  diseased flagged "

@@ -32,6 +32,7 @@ from referrals.selectors import (
     screening_urgent,
     user_hospital_id,
 )
+from screening.consent import patient_may_be_contacted
 from screening.models import Screening, Triage
 from screening.result_of_record import screening_of_record
 
@@ -491,6 +492,8 @@ def referral_event_notify(*, event_id: int) -> bool:
     if body is None:
         return False
     patient = event.referral.screening.patient
+    if not patient_may_be_contacted(patient):
+        return False  # withdrew consent: no contact (screening.consent)
     message = message_send(
         to=patient.phone, body=body, topic="referral", dedupe_key=f"referral-event:{event.pk}"
     )

@@ -5,6 +5,8 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_json import ModelAdmin, TabularInline
 from screening.models import (
+    ConsentEvent,
+    ConsentText,
     EyeResult,
     Patient,
     Screening,
@@ -30,6 +32,33 @@ class SiteMembershipAdmin(ModelAdmin):
     autocomplete_fields = ["site"]
 
 
+class ConsentEventInline(TabularInline):
+    """The consent history, read-only: it changes through screening.consent, never by hand."""
+
+    model = ConsentEvent
+    extra = 0
+    can_delete = False
+    fields = ("recorded_at", "action", "text", "recorded_by")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ConsentText)
+class ConsentTextAdmin(ModelAdmin):
+    """A new wording is a new version; a version patients agreed to is never edited."""
+
+    list_display = ["version", "effective_from"]
+
+    def base_readonly_fields(self, request, obj=None):
+        used = obj is not None and ConsentEvent.objects.filter(text=obj).exists()
+        return ["version", "text_ko", "text_en", "effective_from"] if used else []
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Patient)
 class PatientAdmin(ModelAdmin):
     list_display = [
@@ -50,7 +79,11 @@ class PatientAdmin(ModelAdmin):
         "created_by",
         "consent_recorded_by",
         "consent_recorded_at",
+        "consent_text",
+        "consent_withdrawn_at",
+        "erased_at",
     ]
+    inlines = [ConsentEventInline]
 
 
 class ScreeningImageInline(TabularInline):

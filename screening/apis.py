@@ -69,7 +69,10 @@ class PatientOutput(serializers.ModelSerializer):
             "high_myopia",
             "allergies",
             "created_at",
+            "consent_withdrawn_at",
+            "erased_at",
         ]
+        read_only_fields = ["consent_withdrawn_at", "erased_at"]
 
 
 class PatientListCreateApi(APIView):

@@ -9,6 +9,7 @@ AUDITED: dict[str, Target] = {
     "screening:patient_create": Target("patient"),
     "screening:patient_detail": Target("patient"),
     "screening:patient_edit": Target("patient"),
+    "screening:patient_consent": Target("patient"),
     "screening:recall_list": Target("patient"),
     "screening:screening_create": Target("screening"),
     "screening:screening_detail": Target("screening"),
@@ -18,6 +19,8 @@ AUDITED: dict[str, Target] = {
     # API (screening/api_urls.py)
     "api-patients": Target("patient"),
     "api-patient": Target("patient"),
+    "api-patient-consent-withdraw": Target("patient"),
+    "api-patient-erase": Target("patient"),
     "api-screenings": Target("screening"),
     "api-screening": Target("screening"),
     "api-screening-fhir": Target("screening", action="export"),

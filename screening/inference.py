@@ -6,6 +6,8 @@ import threading
 
 from django.conf import settings
 
+from ml.decision import Decision
+
 _lock = threading.Lock()
 _ensemble = None
 
@@ -23,8 +25,9 @@ def get_ensemble():
     return _ensemble
 
 
-def model_thresholds() -> dict[str, float]:
-    """The model card's per-class thresholds, read without loading the networks."""
+def model_decision() -> Decision:
+    """The bundle's refer decision (``thresholds.json``), read without loading the networks;
+    every class at 0.5 when the bundle is missing."""
     import json
     from pathlib import Path
 
@@ -32,7 +35,10 @@ def model_thresholds() -> dict[str, float]:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        return {}
-    return {
-        k: float(v) for k, v in data.get("thresholds", data).items() if isinstance(v, int | float)
-    }
+        data = {}
+    return Decision.from_json(data)
+
+
+def model_thresholds() -> dict[str, float]:
+    """The bundle's per-class refer thresholds (on the finding-score scale, ml.decision)."""
+    return dict(model_decision().thresholds)

@@ -20,8 +20,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import AdminAlert
-from screening import uploads
-from screening.models import EyeResult, Screening, ScreeningImage, TriageRule
+from ml.decision import Decision
+from screening import consent, uploads
+from screening.models import EyeResult, Patient, Screening, ScreeningImage, TriageRule
 from screening.recall import patient_recall_refresh
 
 logger = logging.getLogger("eyebridge.screening")
@@ -38,6 +39,8 @@ def _claim(screening_id: int) -> bool:
             pk=screening_id,
             status__in=[Screening.Status.QUEUED, Screening.Status.PROCESSING],
             attempts__lt=settings.SCREENING_MAX_ATTEMPTS,
+            # A patient who withdrew consent is never inferred (screening.consent).
+            patient__consent_withdrawn_at__isnull=True,
         ).update(status=Screening.Status.PROCESSING, attempts=F("attempts") + 1, started_at=now)
     )
 
@@ -54,7 +57,11 @@ def _claim_queued(*, exclude: int, limit: int) -> list[int]:
     with transaction.atomic():
         ids = list(
             Screening.objects.select_for_update(skip_locked=True)
-            .filter(status=Screening.Status.QUEUED, attempts__lt=settings.SCREENING_MAX_ATTEMPTS)
+            .filter(
+                status=Screening.Status.QUEUED,
+                attempts__lt=settings.SCREENING_MAX_ATTEMPTS,
+                patient__consent_withdrawn_at__isnull=True,
+            )
             .exclude(pk=exclude)
             .order_by("queued_at", "id")
             .values_list("id", flat=True)[:limit]
@@ -98,12 +105,12 @@ class ScreeningPrediction:
     version: str = ""
 
 
-def _rules_for(screening: Screening, rule_rows: list, model_thresholds: dict) -> dict:
+def _rules_for(screening: Screening, rule_rows: list, decision: Decision) -> dict:
     from screening.triage import resolve_rules
 
     patient = screening.patient
     return resolve_rules(
-        model_thresholds=model_thresholds,
+        model_thresholds=decision,
         rule_rows=rule_rows,
         risk_factors={f for f in RISK_FIELDS if getattr(patient, f)},
     )
@@ -117,7 +124,7 @@ def screenings_predict(*, screening_ids: list[int]) -> list[ScreeningPrediction]
     heatmap) at its own patient's thresholds, risk factors and admin rules included."""
     from ml.preprocess import decode_image
     from ml.quality import QualityResult
-    from screening.inference import get_ensemble, model_thresholds
+    from screening.inference import get_ensemble, model_decision
     from screening.triage import EyeInput, decide
 
     screenings = {
@@ -134,7 +141,7 @@ def screenings_predict(*, screening_ids: list[int]) -> list[ScreeningPrediction]
     ]
     gradable = [(p, im) for p in preds for im in p.images if im.gradable]
     ensemble = get_ensemble() if gradable else None
-    base = ensemble.thresholds if ensemble is not None else model_thresholds()
+    base = ensemble.decision if ensemble is not None else model_decision()
     rules = {p.screening_id: _rules_for(screenings[p.screening_id], rule_rows, base) for p in preds}
     if ensemble is not None:
         pictures = []
@@ -192,7 +199,10 @@ def screening_store_result(*, prediction: ScreeningPrediction) -> str:
     with transaction.atomic():
         locked = Screening.objects.select_for_update().get(pk=sid)
         if locked.status != Screening.Status.PROCESSING:
-            return "already_finished"
+            # Finished by another delivery, or stopped by a consent withdrawal meanwhile.
+            return (
+                "withdrawn" if locked.status == Screening.Status.WITHDRAWN else "already_finished"
+            )
         existing = set(EyeResult.objects.filter(screening_id=sid).values_list("eye", flat=True))
         EyeResult.objects.bulk_create(
             EyeResult(
@@ -243,8 +253,19 @@ def screening_run_inference(*, screening_id: int) -> str:
         screening = Screening.objects.filter(pk=screening_id).first()
         if screening is None:
             return "missing"
+        if screening.status == Screening.Status.WITHDRAWN:
+            return "withdrawn"
         if screening.is_finished:
             return "already_finished"
+        if Patient.objects.filter(
+            pk=screening.patient_id, consent_withdrawn_at__isnull=False
+        ).exists():
+            # Withdrawn between the queueing and this delivery, before the withdrawal's own
+            # update reached this row: stop it here rather than fail it.
+            Screening.objects.filter(pk=screening_id, status__in=consent.PENDING).update(
+                status=Screening.Status.WITHDRAWN, error="consent withdrawn"
+            )
+            return "withdrawn"
         screening_mark_failed(
             screening_id=screening_id, error="too many attempts (worker crashed or task failed)"
         )

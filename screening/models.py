@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ml import CLASSES as CLASS_CODES
@@ -126,6 +127,19 @@ class Patient(models.Model):
         verbose_name=_("consent recorded by"),
     )
     consent_recorded_at = models.DateTimeField(_("consent recorded at"), null=True, blank=True)
+    # The text the patient agreed to (screening.consent); the history is in ConsentEvent.
+    consent_text = models.ForeignKey(
+        "ConsentText",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("consent text"),
+    )
+    # Set once when the patient withdraws: no further processing of, or contact with, them.
+    consent_withdrawn_at = models.DateTimeField(_("consent withdrawn"), null=True, blank=True)
+    # Set once when the record was pseudonymised on the patient's request (screening.consent).
+    erased_at = models.DateTimeField(_("erased"), null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -154,6 +168,11 @@ class Patient(models.Model):
             ),
             # Screening without recorded consent is not allowed.
             models.CheckConstraint(condition=Q(consent_given=True), name="patient_consent_given"),
+            # Erasure follows (or comes with) a withdrawal, never without one.
+            models.CheckConstraint(
+                condition=Q(erased_at__isnull=True) | Q(consent_withdrawn_at__isnull=False),
+                name="patient_erased_after_withdrawal",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -193,6 +212,78 @@ class ResultSource(models.TextChoices):
     GRADER = "grader", _("Grader")
 
 
+class ConsentText(models.Model):
+    """One version of the consent text a patient agrees to, in both languages. A text in use is
+    never edited: a change is a new version, so every patient's record names what they read."""
+
+    version = models.CharField(_("version"), max_length=20, unique=True)
+    text_ko = models.TextField(_("text (Korean)"))
+    text_en = models.TextField(_("text (English)"))
+    effective_from = models.DateTimeField(_("in use from"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-effective_from"]
+        verbose_name = _("consent text")
+        verbose_name_plural = _("consent texts")
+
+    def __str__(self) -> str:
+        return self.version
+
+    def text(self, language: str | None) -> str:
+        return self.text_ko if (language or "ko").startswith("ko") else self.text_en
+
+
+class ConsentEvent(models.Model):
+    """The patient's consent history, append-only: given (with the text), withdrawn, erased."""
+
+    class Action(models.TextChoices):
+        GIVEN = "given", _("Consent given")
+        WITHDRAWN = "withdrawn", _("Consent withdrawn")
+        ERASED = "erased", _("Record erased")
+
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="consent_events", verbose_name=_("patient")
+    )
+    action = models.CharField(_("action"), max_length=10, choices=Action.choices)
+    text = models.ForeignKey(
+        ConsentText,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("consent text"),
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("recorded by"),
+    )
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["recorded_at", "id"]
+        verbose_name = _("consent event")
+        verbose_name_plural = _("consent events")
+        constraints = [
+            # A consent names the text that was agreed to.
+            models.CheckConstraint(
+                condition=~Q(action="given") | Q(text__isnull=False), name="consent_given_has_text"
+            ),
+            # Withdrawn and erased happen once per patient.
+            models.UniqueConstraint(
+                fields=["patient", "action"],
+                condition=Q(action__in=["withdrawn", "erased"]),
+                name="consent_withdrawn_or_erased_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} · {self.recorded_at:%Y-%m-%d}"
+
+
 class Screening(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", _("Draft")
@@ -201,6 +292,8 @@ class Screening(models.Model):
         COMPLETED = "completed", _("Completed")
         UNGRADABLE = "ungradable", _("Ungradable")
         FAILED = "failed", _("Failed")
+        # The patient withdrew consent before the result: never inferred (screening.consent).
+        WITHDRAWN = "withdrawn", _("Stopped: consent withdrawn")
 
     site = models.ForeignKey(
         Site, on_delete=models.PROTECT, related_name="screenings", verbose_name=_("site")
@@ -293,7 +386,12 @@ class Screening(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in {self.Status.COMPLETED, self.Status.UNGRADABLE, self.Status.FAILED}
+        return self.status in {
+            self.Status.COMPLETED,
+            self.Status.UNGRADABLE,
+            self.Status.FAILED,
+            self.Status.WITHDRAWN,
+        }
 
     @property
     def is_referable(self) -> bool:
@@ -329,6 +427,8 @@ class ScreeningImage(models.Model):
     gradable = models.BooleanField(_("gradable"))
     quality = models.JSONField(_("quality checks"), default=dict)
     created_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
+    # When the file was deleted from storage (retention or erasure); ``path`` is empty from then.
+    removed_at = models.DateTimeField(_("photo removed"), null=True, blank=True)
     # One series per eye and one instance per series; unique in the database, so two images can
     # never share a UID even when they are the same photo (see new_dicom_uid).
     series_instance_uid = models.CharField(
@@ -401,11 +501,13 @@ class RiskFactor(models.TextChoices):
 class TriageRule(models.Model):
     """Decision thresholds per class, editable by admins.
 
-    A class is a finding when its probability reaches the threshold. The default threshold comes
-    from the model card (tuned on validation for >= 90% sensitivity); a row with a risk factor
-    lowers it for patients who have that factor (diabetes -> D, family history -> G), because a
-    missed case costs those patients more. ``urgent_threshold`` marks findings that need an urgent
-    referral."""
+    The threshold is on the refer decision's finding-score scale (``ml.decision``: the class's
+    probability averaged with the probability that the eye is not normal): an eye is referred
+    when some class reaches it. The default for every class is the bundle's one operating point
+    (ml/MODEL_CARD.md, "The refer decision"); a row with a risk factor lowers it for patients who
+    have that factor (diabetes -> D, family history -> G), because a missed case costs those
+    patients more. ``urgent_threshold`` is on the probability scale and marks findings that need
+    an urgent referral."""
 
     class_code = models.CharField(
         _("finding"), max_length=1, choices=[(c, CLASS_NAMES[c]) for c in CLASS_CODES]

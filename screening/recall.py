@@ -37,7 +37,7 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.formats import date_format
@@ -69,9 +69,6 @@ FINISHED = (Screening.Status.COMPLETED, Screening.Status.UNGRADABLE)
 # Reasons that get no SMS: the patient is on hold, or the health worker calls them (a missed
 # appointment was already texted by referrals).
 NO_REMINDER = (RecallReason.REFERRAL_OPEN, RecallReason.MISSED_APPOINTMENT)
-# Names a consent-withdrawal flag on Patient may have (issue 16.3 adds one): a patient whose
-# flag is set is never contacted nor listed. Only fields that exist are queried.
-WITHDRAWAL_FIELDS = ("consent_withdrawn_at", "consent_withdrawn")
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -158,19 +155,13 @@ def patient_recall_refresh_for_screening(*, screening_id: int) -> Recall | None:
 
 
 def contact_withdrawn_q(prefix: str = "") -> Q:
-    """Patients who may not be contacted: consent not (or no longer) given, or a withdrawal
-    flag set where the Patient model has one."""
-    names = {f.name for f in Patient._meta.get_fields()}
-    q = Q(**{f"{prefix}consent_given": False})
-    for name in WITHDRAWAL_FIELDS:
-        if name not in names:
-            continue
-        field = Patient._meta.get_field(name)
-        if isinstance(field, models.BooleanField):
-            q |= Q(**{f"{prefix}{name}": True})
-        else:
-            q |= Q(**{f"{prefix}{name}__isnull": False})
-    return q
+    """Patients who may not be contacted: consent not (or no longer) given, or the record erased
+    (screening.consent): never texted, never on the call list."""
+    return (
+        Q(**{f"{prefix}consent_given": False})
+        | Q(**{f"{prefix}consent_withdrawn_at__isnull": False})
+        | Q(**{f"{prefix}erased_at__isnull": False})
+    )
 
 
 def due_horizon(today: dt.date) -> dt.date:

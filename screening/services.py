@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from config.errors import Conflict, Forbidden, InvalidInput
-from screening import selectors, uploads
+from screening import consent, selectors, uploads
 from screening.models import (
     Patient,
     Screening,
@@ -131,13 +131,17 @@ def patient_create(*, user: User, data: PatientInput, allow_duplicate: bool = Fa
     if not allow_duplicate:
         _refuse_duplicates(site=site, name=name, birth_date=data.birth_date, phone=data.phone)
     fields["name"] = name
-    return Patient.objects.create(
-        site=site,
-        created_by=user,
-        consent_recorded_by=user,
-        consent_recorded_at=timezone.now(),
-        **fields,
-    )
+    with transaction.atomic():
+        patient = Patient.objects.create(
+            site=site,
+            created_by=user,
+            consent_recorded_by=user,
+            consent_recorded_at=timezone.now(),
+            **fields,
+        )
+        # Which text was agreed to, by whom and when: the first event of the consent history.
+        consent.patient_consent_record(user=user, patient=patient)
+    return patient
 
 
 # What a later visit may correct: demographics and risk factors. Not the site, the patient code
@@ -181,6 +185,7 @@ def patient_update(
     with transaction.atomic():
         patient = selectors.patient_get(user=user, patient_id=patient_id)
         patient = Patient.objects.select_for_update().get(pk=patient.pk)
+        consent.patient_require_consent(patient)
         values = {f: getattr(patient, f) for f in EDITABLE_PATIENT_FIELDS}
         clean = dict(changes)
         if "name" in clean:
@@ -261,6 +266,7 @@ def screening_submit(
 
     _require_site(user)
     patient = selectors.patient_get(user=user, patient_id=patient_id)
+    consent.patient_require_consent(patient)
     clean_symptoms = _validate_symptoms(symptoms)
     kept = {
         eye: photo

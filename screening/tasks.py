@@ -53,3 +53,15 @@ def recall_reminders_send() -> int:
     from screening.recall import recall_reminders_send as send
 
     return send()
+
+
+@shared_task(acks_late=True, soft_time_limit=600, time_limit=660)
+def images_purge() -> dict:
+    """Beat, nightly: delete the photo files past IMAGE_RETENTION_DAYS (idempotent)."""
+    from django.conf import settings
+
+    from screening.consent import images_purge_older_than
+
+    if settings.IMAGE_RETENTION_DAYS <= 0:
+        return {"photos": 0, "heatmaps": 0}
+    return images_purge_older_than(days=settings.IMAGE_RETENTION_DAYS)

@@ -13,15 +13,18 @@ The rules, in order (the first that applies wins; each adds its reasons):
    pain) -> ``medication``.
 6. Otherwise ``normal``: rescreen in 12 months.
 
-Thresholds: the bundle's ``thresholds.json`` is one refer decision, not seven: the per-class
-thresholds share one operating point chosen on held-out calibration data for the patient-level
-trade-off (``ml.calibration``; the model card's refer ROC), so "any finding in either eye" is that
-decision, and each threshold also names the finding and picks the specialty. Admins override them
-with ``TriageRule`` rows; a rule with a risk factor lowers the threshold for patients who have it
-(diabetes -> D, family history of glaucoma -> G): a missed case costs them more, so we accept more
-false positives there. Two such rows ship as data (migration 0006_default_risk_rules). A finding
-that only the lowered threshold made gets a ``risk_factor`` reason beside it ("diabetes lowered
-the D threshold from 28% to 20%"), so the result says when a risk factor changed the outcome.
+Thresholds: the bundle's ``thresholds.json`` is one refer decision, not seven (``ml.decision``).
+Each class gets a finding score, its probability averaged with the probability that the eye is
+not normal, and every class shares one threshold chosen on held-out calibration data for the
+patient-level trade-off (``ml.calibration``; the model card's refer ROC), so "any finding in either
+eye" is that decision. Of the classes that reach it, the result names those probable enough on
+their own (the bundle's naming thresholds), or else the strongest, which also picks the specialty.
+Admins override a class's threshold with ``TriageRule`` rows; a rule with a risk factor lowers it
+for patients who have it (diabetes -> D, family history of glaucoma -> G): a missed case costs
+them more, so we accept more false positives there. Two such rows ship as data (migrations 0006
+and 0007, values read off the calibration split). A finding that only the lowered threshold
+made gets a ``risk_factor`` reason beside it ("diabetes lowered the D threshold from 37% to
+32%"), so the result says when a risk factor changed the outcome.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import cast
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from ml.decision import Decision, eye_findings, finding_score
 from screening.models import CLASS_CODES, CLASS_NAMES, RiskFactor, Symptom, Triage
 
 DISEASE_CLASSES = tuple(c for c in CLASS_CODES if c != "N")
@@ -54,6 +58,10 @@ class Rule:
     # factor that lowered it (a Patient field name), so the result can say when that mattered.
     base_threshold: float | None = None
     risk_factor: str = ""
+    # The bundle's refer decision (ml.decision): the probability a finding needs to be named
+    # (moved with the threshold when a rule moves it) and the disease weight of the score.
+    name_threshold: float | None = None
+    disease_weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -73,14 +81,20 @@ class TriageResult:
 
 def resolve_rules(
     *,
-    model_thresholds: Mapping[str, float],
+    model_thresholds: Decision,
     rule_rows: Iterable,  # TriageRule-like objects: class_code, risk_factor, threshold, urgent_threshold, referable
     risk_factors: set[str],
 ) -> dict[str, Rule]:
+    """Each class's rule for one patient. ``model_thresholds``: the bundle's decision
+    (``screening.inference.model_decision()``; a plain mapping would lose its disease weight)."""
+    if not isinstance(model_thresholds, Decision):
+        raise TypeError("resolve_rules needs the bundle's Decision, not a mapping of thresholds")
+    decision = model_thresholds
     rows = list(rule_rows)
     rules: dict[str, Rule] = {}
     for code in DISEASE_CLASSES:
-        threshold = float(model_thresholds.get(code, DEFAULT_THRESHOLD))
+        model_t = float(decision.thresholds.get(code, DEFAULT_THRESHOLD))
+        threshold = model_t
         urgent = DEFAULT_URGENT.get(code)
         referable = True
         for row in rows:
@@ -101,12 +115,15 @@ def resolve_rules(
                 and row.threshold < threshold
             ):
                 threshold, lowered_by = row.threshold, row.risk_factor
+        name = decision.moved({code: threshold}).name_thresholds.get(code, threshold)
         rules[code] = Rule(
             threshold=threshold,
             urgent_threshold=urgent,
             referable=referable,
             base_threshold=base if lowered_by else None,
             risk_factor=lowered_by,
+            name_threshold=name,
+            disease_weight=decision.disease_weight,
         )
     return rules
 
@@ -123,13 +140,22 @@ def decide(
 
     for eye in graded:
         probabilities = cast(Mapping[str, float], eye.probabilities)  # graded: never None
-        found = []
-        for code in DISEASE_CLASSES:
+        weight = next(iter(rules.values())).disease_weight if rules else 1.0
+        _hits, named = eye_findings(
+            probabilities,
+            {c: r.threshold for c, r in rules.items()},
+            disease_weight=weight,
+            name_thresholds={
+                c: (r.name_threshold if r.name_threshold is not None else r.threshold)
+                for c, r in rules.items()
+            },
+            classes=tuple(c for c in DISEASE_CLASSES if c in rules),
+        )
+        found = list(named)
+        for code in found:
             p = float(probabilities[code])
+            score = finding_score(probabilities, code, weight)
             rule = rules[code]
-            if p < rule.threshold:
-                continue
-            found.append(code)
             reason = {
                 "code": "finding",
                 "eye": eye.eye,
@@ -137,13 +163,15 @@ def decide(
                 "probability": round(p, 3),
                 "threshold": round(rule.threshold, 3),
             }
+            if weight < 1.0:
+                reason["score"] = round(score, 3)
             if rule.urgent_threshold is not None and p >= rule.urgent_threshold:
                 urgent = True
                 reason["urgent"] = True
             if rule.referable:
                 referable = True
             result.reasons.append(reason)
-            if rule.base_threshold is not None and p < rule.base_threshold:
+            if rule.base_threshold is not None and score < rule.base_threshold:
                 # A finding only because of the patient's risk factor: say so, once per class.
                 risk_reason = {
                     "code": "risk_factor",
@@ -199,12 +227,23 @@ def reason_text(reason: Mapping | str) -> str:
     eye = {"left": _("left eye"), "right": _("right eye")}.get(reason.get("eye", ""), "")
     symptom = dict(Symptom.choices).get(reason.get("symptom", ""), reason.get("symptom", ""))
     if code == "finding":
-        text = _("%(eye)s: %(name)s (probability %(p).0f%%, threshold %(t).0f%%)") % {
+        values = {
             "eye": eye,
             "name": CLASS_NAMES.get(reason.get("class", ""), reason.get("class", "")),
             "p": 100 * float(reason.get("probability", 0)),
+            "s": 100 * float(reason.get("score", 0)),
             "t": 100 * float(reason.get("threshold", 0)),
         }
+        if "score" in reason:
+            text = (
+                _(
+                    "%(eye)s: %(name)s (probability %(p).0f%%, finding score %(s).0f%%, "
+                    "threshold %(t).0f%%)"
+                )
+                % values
+            )
+        else:  # results stored before the finding score: probability against threshold
+            text = _("%(eye)s: %(name)s (probability %(p).0f%%, threshold %(t).0f%%)") % values
         if reason.get("urgent"):
             text += " — " + _("high probability: urgent")
         return text

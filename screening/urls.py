@@ -1,6 +1,6 @@
 from django.urls import path
 
-from screening import views
+from screening import consent_views, views
 
 app_name = "screening"
 urlpatterns = [
@@ -9,6 +9,11 @@ urlpatterns = [
     path("patients/new/", views.patient_create, name="patient_create"),
     path("patients/<int:patient_id>/", views.patient_detail, name="patient_detail"),
     path("patients/<int:patient_id>/edit/", views.patient_edit, name="patient_edit"),
+    path(
+        "patients/<int:patient_id>/consent/",
+        consent_views.patient_consent,
+        name="patient_consent",
+    ),
     path("recall/", views.recall_list, name="recall_list"),
     path(
         "patients/<int:patient_id>/screenings/new/", views.screening_create, name="screening_create"

@@ -51,7 +51,8 @@ def main() -> int:
                 entry.msgstr = glossary[entry.msgid]
             if "fuzzy" in entry.flags:
                 entry.flags.remove("fuzzy")
-        elif not entry.msgstr and not entry.obsolete:
+        elif (not entry.msgstr or "fuzzy" in entry.flags) and not entry.obsolete:
+            # A fuzzy entry is makemessages' guess from a similar msgid: not a translation.
             missing.append(entry.msgid)
     po.metadata["Plural-Forms"] = "nplurals=1; plural=0;"
     po.save()

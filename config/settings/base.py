@@ -341,6 +341,14 @@ CELERY_BEAT_SCHEDULE["screening-recall-reminders"] = {
     "task": "screening.tasks.recall_reminders_send",
     "schedule": crontab(minute=5, hour="9-19"),
 }
+# Retention (screening.consent): photo and heatmap files of screenings older than this many days
+# are deleted every night; the results and decisions stay. 0 turns the nightly purge off. Ten
+# years by default, the retention of medical records under Korea's Medical Service Act.
+IMAGE_RETENTION_DAYS = env_int("IMAGE_RETENTION_DAYS", 3650)
+CELERY_BEAT_SCHEDULE["screening-image-retention"] = {
+    "task": "screening.tasks.images_purge",
+    "schedule": crontab(minute=30, hour=2),
+}
 
 # --- referrals ---
 # A hospital that leaves a sent referral unanswered this long is skipped: the referral is

@@ -55,7 +55,11 @@ def test_one_operating_point_is_the_per_class_rule_and_sits_inside_the_bar() -> 
     probs, labels = _synthetic()
     q = Calibration.fit(probs, labels).apply(probs)
     thr, info = choose_thresholds(q, labels)
-    assert set(thr) == set(CLASSES) and thr["N"] == 0.5
+    assert set(thr.thresholds) == set(CLASSES) and thr.thresholds["N"] == 0.5
+    # One shared threshold; the weight is the one with the best refer AUC on this data.
+    assert len({v for c, v in thr.thresholds.items() if c != "N"}) == 1
+    aucs = info["refer_auc_by_disease_weight"]
+    assert aucs[str(thr.disease_weight)] == max(aucs.values())
     # The triage's per-class rule and the refer score are one decision.
     assert np.array_equal(flagged(q, thr), refer_score(q, thr) >= 1)
     normal, diseased = eye_groups(labels)
@@ -91,6 +95,43 @@ def test_where_no_point_meets_both_bars_the_false_alarm_bar_is_kept() -> None:
     score = refer_score(q, thr)
     looser = score >= np.max(score[score < 1])
     assert looser[normal].mean() > 0.30
+
+
+def test_the_finding_score_uses_p_normal_where_it_ranks_better() -> None:
+    """Eyes whose disease outputs are all unsure but whose N output says "not normal": the mean
+    of the two ranks them above normal eyes where the largest disease output alone cannot."""
+    from ml.calibration import finding_scores
+    from ml.decision import Decision, eye_findings
+
+    rng = np.random.default_rng(3)
+    n = 800
+    labels = np.zeros((n, len(CLASSES)))
+    labels[: n // 2, 0] = 1
+    labels[n // 2 :, rng.choice(DISEASE_INDEX, n // 2)] = 1
+    sick = labels[:, 0] == 0
+    q = rng.uniform(0.0, 0.3, labels.shape)
+    q[:, 0] = np.where(sick, rng.uniform(0.0, 0.6, n), rng.uniform(0.4, 1.0, n))
+    decision, info = choose_thresholds(q, labels)
+    aucs = info["refer_auc_by_disease_weight"]
+    assert decision.disease_weight < 1.0
+    assert aucs[str(decision.disease_weight)] > aucs["1.0"] + 0.1
+    e = finding_scores(q, decision.disease_weight)
+    assert np.allclose(
+        e, decision.disease_weight * q[:, 1:] + (1 - decision.disease_weight) * (1 - q[:, [0]])
+    )
+    # ml.decision (what the triage and the workers run) agrees with the arrays, eye by eye.
+    f = flagged(q, decision)
+    for i in range(0, n, 37):
+        hits, named = eye_findings(
+            dict(zip(CLASSES, q[i], strict=True)),
+            decision.thresholds,
+            disease_weight=decision.disease_weight,
+            name_thresholds=decision.name_thresholds,
+        )
+        assert bool(hits) == bool(f[i]) == bool(named)
+        assert set(named) <= set(hits)
+    again = Decision.from_json(decision.to_json(rule="x"))
+    assert again == decision
 
 
 def test_unlabelled_eyes_are_neither_normal_nor_diseased() -> None:

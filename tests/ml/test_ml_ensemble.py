@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from ml import CLASSES
+from ml.decision import eye_findings
 from ml.ensemble import Ensemble, EyePrediction
 from ml.preprocess import ImageError
 from tests.ml.ml_helpers import WEIGHTS_DIR, encode, odir_dir, synthetic_fundus
@@ -56,9 +57,17 @@ def test_predict_two_eyes(ensemble: Ensemble, retina: np.ndarray) -> None:
             assert p.probabilities[c] == pytest.approx(calibrated[j], abs=1e-6)
         assert p.top_class == max(p.probabilities, key=p.probabilities.__getitem__)
         assert p.model_version == ensemble.version
-        # Findings are the classes at or above their thresholds; only those eyes get a map.
-        assert p.flagged == tuple(
-            c for c in CLASSES[1:] if p.probabilities[c] >= ensemble.thresholds[c]
+        # Findings are what the refer decision names (ml.decision, the triage's own rule);
+        # only those eyes get a map.
+        d = ensemble.decision
+        assert (
+            p.flagged
+            == eye_findings(
+                p.probabilities,
+                d.thresholds,
+                disease_weight=d.disease_weight,
+                name_thresholds=d.name_thresholds,
+            )[1]
         )
         if p.flagged:
             assert p.heatmap_png is not None and p.heatmap_png.startswith(b"\x89PNG\r\n\x1a\n")
@@ -76,7 +85,8 @@ def test_a_heatmap_explains_the_finding_furthest_above_its_threshold(
     low = dict.fromkeys(CLASSES, 1e-06)
     (p,) = ensemble.predict([retina], thresholds=low)
     assert set(p.flagged) == set(CLASSES[1:])
-    ratio = {c: p.probabilities[c] / 1e-6 for c in CLASSES[1:]}
+    # Every class moved alike, so the naming thresholds are all equal: the most probable one.
+    ratio = {c: p.probabilities[c] for c in CLASSES[1:]}
     assert p.heatmap_class == max(ratio, key=ratio.__getitem__)
     assert p.heatmap_png is not None
     (none,) = ensemble.predict([retina], thresholds=dict.fromkeys(CLASSES, 1.01))
@@ -193,8 +203,8 @@ def test_at_the_shipped_thresholds_few_normal_eyes_are_flagged(
 
     probs, y = val_sample
     normal, diseased = eye_groups(y)
-    f = flagged(probs, ensemble.thresholds)
+    f = flagged(probs, ensemble.decision)
     print(f"normal eyes flagged {f[normal].mean():.3f}, diseased {f[diseased].mean():.3f}")
     assert normal.sum() >= 80 and diseased.sum() >= 80
     assert f[normal].mean() <= 0.30
-    assert f[diseased].mean() >= 0.70
+    assert f[diseased].mean() >= 0.75

@@ -11,7 +11,8 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import translation
 
-from screening.inference import model_thresholds
+from ml.decision import finding_score
+from screening.inference import model_decision, model_thresholds
 from screening.models import TriageRule
 from screening.triage import EyeInput, decide, reason_plain, reason_text, resolve_rules
 from tests.factories import HealthWorkerFactory, PatientFactory, ScreeningFactory
@@ -20,11 +21,32 @@ pytestmark = pytest.mark.django_db
 
 LOW = dict.fromkeys("NDGCAHMO", 0.02) | {"N": 0.9}
 MIGRATION = importlib.import_module("screening.migrations.0006_default_risk_rules")
+RESCALE = importlib.import_module("screening.migrations.0007_risk_rules_finding_score")
+# The shipped rows' values on the finding-score scale (0007 moved them there).
+SHIPPED = {(c, r): new for c, r, _old, new in RESCALE.MOVES}
+LOWERED_D = SHIPPED[("D", "has_diabetes")]
+LOWERED_G = SHIPPED[("G", "family_history_glaucoma")]
+
+
+def at_score(code: str, score: float, q_n: float = 0.5) -> dict[str, float]:
+    """Probabilities that give class ``code`` the finding score ``score`` under the shipped
+    decision (ml.decision), with P(N) at ``q_n``."""
+    w = model_decision().disease_weight
+    q = (score - (1 - w) * (1 - q_n)) / w
+    assert 0 < q < 1, (code, score, q)
+    probs = {"N": q_n, code: q}
+    assert finding_score(LOW | probs, code, w) == pytest.approx(score)
+    return probs
+
+
+def between(code: str, low: float) -> dict[str, float]:
+    """A score halfway between the lowered and the shared threshold of ``code``."""
+    return at_score(code, (low + model_thresholds()[code]) / 2)
 
 
 def rules_for(*risk_factors: str):
     return resolve_rules(
-        model_thresholds=model_thresholds(),
+        model_thresholds=model_decision(),
         rule_rows=TriageRule.objects.all(),
         risk_factors=set(risk_factors),
     )
@@ -44,6 +66,7 @@ def shipped_rules():
     (--reuse-db) has lost them to the flush after the last transaction=True test; the migration's
     own function (idempotent) puts them back."""
     MIGRATION.add_default_rules(django_apps, None)
+    RESCALE.forwards(django_apps, None)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -58,8 +81,8 @@ def test_the_default_rules_exist_after_migrate():
             (r.class_code, r.risk_factor): r.threshold
             for r in TriageRule.objects.exclude(risk_factor="")
         }
-        assert rows == {("D", "has_diabetes"): 0.20, ("G", "family_history_glaucoma"): 0.18}
-        # Both lower the bundle's shared threshold (the model card's 0.283).
+        assert rows == SHIPPED
+        # Both lower the bundle's shared threshold (ml/MODEL_CARD.md, "The refer decision").
         shared = model_thresholds()
         assert rows[("D", "has_diabetes")] < shared["D"]
         assert rows[("G", "family_history_glaucoma")] < shared["G"]
@@ -69,6 +92,7 @@ def test_the_default_rules_exist_after_migrate():
 
 
 def test_the_data_migration_is_idempotent_and_keeps_an_admins_value():
+    RESCALE.backwards(django_apps, None)  # the rows as 0006 wrote them
     TriageRule.objects.filter(class_code="G", risk_factor="family_history_glaucoma").update(
         threshold=0.1
     )
@@ -89,20 +113,34 @@ def test_the_data_migration_is_idempotent_and_keeps_an_admins_value():
     assert TriageRule.objects.count() == 2
 
 
+def test_the_rescaling_migration_moves_only_the_shipped_values():
+    TriageRule.objects.filter(class_code="D", risk_factor="has_diabetes").update(threshold=0.20)
+    TriageRule.objects.filter(class_code="G", risk_factor="family_history_glaucoma").update(
+        threshold=0.1  # an admin's own value
+    )
+    RESCALE.forwards(django_apps, None)
+    RESCALE.forwards(django_apps, None)
+    rows = {(r.class_code, r.risk_factor): r.threshold for r in TriageRule.objects.all()}
+    assert rows == {("D", "has_diabetes"): LOWERED_D, ("G", "family_history_glaucoma"): 0.1}
+    RESCALE.backwards(django_apps, None)
+    assert TriageRule.objects.get(class_code="D").threshold == 0.20
+
+
 def test_diabetes_lowers_the_d_threshold_out_of_the_box():
-    assert rules_for("has_diabetes")["D"].threshold == pytest.approx(0.20)
+    assert rules_for("has_diabetes")["D"].threshold == pytest.approx(LOWERED_D)
     assert rules_for()["D"].threshold == pytest.approx(model_thresholds()["D"])
     assert rules_for("has_diabetes")["G"].threshold == pytest.approx(model_thresholds()["G"])
-    assert rules_for("family_history_glaucoma")["G"].threshold == pytest.approx(0.18)
-    # An eye with D at 24 %: a finding for a diabetic patient, not for anyone else.
-    assert triage({"D": 0.24}, "has_diabetes").triage == "referable"
-    assert triage({"D": 0.24}).triage == "normal"
-    assert triage({"G": 0.2}, "family_history_glaucoma").findings == ["G"]
-    assert triage({"G": 0.2}, "has_diabetes").findings == []
+    assert rules_for("family_history_glaucoma")["G"].threshold == pytest.approx(LOWERED_G)
+    # An eye between the lowered and the shared D threshold: a finding for a diabetic
+    # patient, not for anyone else.
+    assert triage(between("D", LOWERED_D), "has_diabetes").triage == "referable"
+    assert triage(between("D", LOWERED_D)).triage == "normal"
+    assert triage(between("G", LOWERED_G), "family_history_glaucoma").findings == ["G"]
+    assert triage(between("G", LOWERED_G), "has_diabetes").findings == []
 
 
 def test_the_risk_factor_reason_appears_only_when_it_changed_the_outcome():
-    changed = triage({"D": 0.24}, "has_diabetes")
+    changed = triage(between("D", LOWERED_D), "has_diabetes")
     risk = [r for r in changed.reasons if r["code"] == "risk_factor"]
     assert risk == [
         {
@@ -110,32 +148,35 @@ def test_the_risk_factor_reason_appears_only_when_it_changed_the_outcome():
             "risk_factor": "has_diabetes",
             "class": "D",
             "from": round(model_thresholds()["D"], 3),
-            "to": 0.2,
+            "to": LOWERED_D,
         }
     ]
     with translation.override("en"):
         # The shared threshold is the shipped bundle's, whatever it is.
         shared = f"{100 * model_thresholds()['D']:.0f}%"
         assert reason_text(risk[0]) == (
-            f"Diabetes lowered the diabetic retinopathy threshold from {shared} to 20%: without "
-            "it, this would not be a finding"
+            f"Diabetes lowered the diabetic retinopathy threshold from {shared} to "
+            f"{100 * LOWERED_D:.0f}%: without it, this would not be a finding"
         )
         assert "diabetes" in reason_plain(risk[0]) and "%" not in reason_plain(risk[0])
     with translation.override("ko"):
         assert "당뇨" in reason_text(risk[0])
 
     # Found at the shared threshold anyway: the risk factor changed nothing, nothing is said.
-    anyway = triage({"D": 0.5}, "has_diabetes")
+    anyway = triage(at_score("D", model_thresholds()["D"] + 0.05), "has_diabetes")
     assert anyway.findings == ["D"]
     assert not [r for r in anyway.reasons if r["code"] == "risk_factor"]
     # Below even the lowered threshold, or a patient without the factor: nothing either.
-    for outcome in (triage({"D": 0.15}, "has_diabetes"), triage({"D": 0.24})):
+    for outcome in (
+        triage(at_score("D", LOWERED_D - 0.03), "has_diabetes"),
+        triage(between("D", LOWERED_D)),
+    ):
         assert not [r for r in outcome.reasons if r["code"] == "risk_factor"]
     # Both eyes found only because of diabetes: said once.
     both = decide(
         eyes=[
-            EyeInput("left", True, LOW | {"D": 0.24}),
-            EyeInput("right", True, LOW | {"D": 0.22}),
+            EyeInput("left", True, LOW | between("D", LOWERED_D)),
+            EyeInput("right", True, LOW | at_score("D", LOWERED_D + 0.005)),
         ],
         symptoms=[],
         rules=rules_for("has_diabetes"),
@@ -146,7 +187,7 @@ def test_the_risk_factor_reason_appears_only_when_it_changed_the_outcome():
 def test_the_result_page_says_a_risk_factor_changed_the_outcome(client):
     hw = HealthWorkerFactory()
     patient = PatientFactory(site=hw.site_membership.site, has_diabetes=True)
-    outcome = triage({"D": 0.24}, "has_diabetes")
+    outcome = triage(between("D", LOWERED_D), "has_diabetes")
     screening = ScreeningFactory(
         patient=patient,
         health_worker=hw,
@@ -159,5 +200,6 @@ def test_the_result_page_says_a_risk_factor_changed_the_outcome(client):
         f"/screening/screenings/{screening.pk}/", HTTP_ACCEPT_LANGUAGE="en"
     ).content.decode()
     shared = f"{100 * model_thresholds()['D']:.0f}%"
-    assert f"Diabetes lowered the diabetic retinopathy threshold from {shared} to 20%" in body
+    lowered = f"{100 * LOWERED_D:.0f}%"
+    assert f"Diabetes lowered the diabetic retinopathy threshold from {shared} to {lowered}" in body
     assert "Because of diabetes, weaker signs of diabetic retinopathy count" in body

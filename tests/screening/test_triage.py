@@ -1,5 +1,9 @@
 from types import SimpleNamespace
 
+import pytest
+from django.utils import translation
+
+from ml.decision import Decision
 from screening.triage import EyeInput, decide, reason_text, resolve_rules
 
 LOW = dict.fromkeys("NDGCAHMO", 0.05) | {"N": 0.9}
@@ -11,7 +15,7 @@ def probs(**overrides: float) -> dict[str, float]:
 
 def rules(**kw):
     return resolve_rules(
-        model_thresholds=dict.fromkeys("DGCAHMO", 0.5),
+        model_thresholds=Decision.from_json(dict.fromkeys("DGCAHMO", 0.5)),
         rule_rows=kw.get("rows", []),
         risk_factors=kw.get("risks", set()),
     )
@@ -101,3 +105,65 @@ def test_reasons_read_as_sentences():
     out = decide(eyes=[EyeInput("left", True, probs(D=0.6))], symptoms=[], rules=rules())
     text = reason_text(out.reasons[0])
     assert "60%" in text and "50%" in text
+
+
+def score_rules(**kw):
+    """The shipped kind of decision: one threshold on the finding score (w = 0.5), findings
+    named from a probability of 0.3."""
+    decision = Decision(
+        thresholds=dict.fromkeys("DGCAHMO", 0.4),
+        name_thresholds=dict.fromkeys("DGCAHMO", 0.3),
+        disease_weight=0.5,
+    )
+    return resolve_rules(
+        model_thresholds=decision,
+        rule_rows=kw.get("rows", []),
+        risk_factors=kw.get("risks", set()),
+    )
+
+
+def test_an_eye_the_model_calls_abnormal_is_referred_and_names_what_it_saw():
+    # P(N) 0.1: every class's score reaches 0.4, but only D is probable enough to be named.
+    out = decide(
+        eyes=[EyeInput("left", True, probs(N=0.1, D=0.35))], symptoms=[], rules=score_rules()
+    )
+    assert out.triage == "referable"
+    assert out.eye_findings == {"left": ["D"]}
+    (finding,) = [r for r in out.reasons if r["code"] == "finding"]
+    assert finding["score"] == round((0.35 + 0.9) / 2, 3) and finding["threshold"] == 0.4
+    with translation.override("en"):
+        assert "finding score 62%" in reason_text(finding)
+    # Nothing probable enough to name: the relatively strongest is named, never nothing.
+    vague = decide(
+        eyes=[EyeInput("left", True, probs(N=0.1, G=0.2))], symptoms=[], rules=score_rules()
+    )
+    assert vague.triage == "referable" and vague.findings == ["G"]
+
+
+def test_a_confident_normal_output_holds_back_a_moderate_disease_output():
+    # D 0.6 alone would pass a 0.4 probability threshold; with P(N) 0.9 its score is 0.35.
+    out = decide(
+        eyes=[EyeInput("left", True, probs(N=0.9, D=0.6))], symptoms=[], rules=score_rules()
+    )
+    assert out.triage == "normal" and out.findings == []
+    # A diabetic patient's lowered D threshold (a rule on the same scale) refers it, names it,
+    # and says why.
+    rows = [
+        SimpleNamespace(
+            class_code="D",
+            risk_factor="has_diabetes",
+            threshold=0.3,
+            urgent_threshold=None,
+            referable=True,
+        )
+    ]
+    rules = score_rules(rows=rows, risks={"has_diabetes"})
+    assert rules["D"].name_threshold == pytest.approx(0.3 * 0.3 / 0.4)
+    out = decide(eyes=[EyeInput("left", True, probs(N=0.9, D=0.6))], symptoms=[], rules=rules)
+    assert out.triage == "referable" and out.findings == ["D"]
+    assert {r["code"] for r in out.reasons} >= {"finding", "risk_factor"}
+
+
+def test_the_triage_refuses_plain_thresholds():
+    with pytest.raises(TypeError):
+        resolve_rules(model_thresholds={"D": 0.5}, rule_rows=[], risk_factors=set())

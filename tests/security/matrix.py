@@ -294,6 +294,21 @@ MATRIX: list[Entry] = [
     E("screening:patient_list", "portal", expect={"hw": "ok", "admin": "ok"}, list_of="patient"),
     E("screening:recall_list", "portal", expect={"hw": "ok", "admin": "ok"}),
     E(
+        "screening:patient_consent",
+        "portal",
+        ("GET", "POST"),
+        obj="patient",
+        arg="patient_id",
+        body=lambda w, i: {},
+        expect={
+            "hw": OWN,
+            "admin": "ok ok 404",
+            "pharmacist": "403",
+            "staff": "403",
+            "grader": "403",
+        },
+    ),
+    E(
         "screening:patient_edit",
         "portal",
         ("GET", "POST"),
@@ -396,6 +411,27 @@ MATRIX: list[Entry] = [
         },
     ),
     E("api-patient", "api", obj="patient", arg="patient_id", expect={"hw": OWN}),
+    # Consent (issue 16.3). The bodies are incomplete on purpose (no confirmation), so an allowed
+    # request is a 400 and the shared patient is neither withdrawn nor erased.
+    E(
+        "api-patient-consent-withdraw",
+        "api",
+        ("POST",),
+        obj="patient",
+        arg="patient_id",
+        body=lambda w, i: {},
+        expect={"hw": OWN},
+    ),
+    E(
+        "api-patient-erase",
+        "api",
+        ("POST",),
+        obj="patient",
+        arg="patient_id",
+        body=lambda w, i: {},
+        # Only an administrator erases: the health worker's own patient is a 403.
+        expect={"hw": "403 404 404"},
+    ),
     E(
         "api-screenings",
         "api",

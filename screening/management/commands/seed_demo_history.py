@@ -30,7 +30,7 @@ from django.utils import timezone
 from accounts.models import User
 from ml.quality import MESSAGES as QUALITY_MESSAGES
 from screening import regions, uploads
-from screening.inference import model_thresholds
+from screening.inference import model_decision
 from screening.inference_services import RISK_FIELDS
 from screening.models import (
     CLASS_CODES,
@@ -199,7 +199,7 @@ def plan_history(now: dt.datetime) -> tuple[dict[str, dict], list[Plan]]:
     same times on every run of a day."""
     rng = random.Random(SEED)
     today = timezone.localdate(now)
-    thresholds = model_thresholds()
+    thresholds = model_decision()
     rule_rows = list(TriageRule.objects.all())
     people: dict[str, dict] = {}
     plans: list[Plan] = []
@@ -277,8 +277,10 @@ def _eyes(
     """Symptoms and per-eye probabilities that lead to ``outcome`` under ``rules``."""
 
     def clear() -> dict[str, float]:
-        p = {c: round(rng.uniform(0.01, rules[c].threshold * 0.7), 3) for c in DISEASE_CLASSES}
-        p["N"] = round(rng.uniform(0.6, 0.95), 3)
+        # Well below every threshold on the finding-score scale too (ml.decision: the mean of a
+        # class's probability and 1 - P(N)), a risk factor's lowered one included.
+        p = {c: round(rng.uniform(0.01, rules[c].threshold * 0.5), 3) for c in DISEASE_CLASSES}
+        p["N"] = round(rng.uniform(0.75, 0.95), 3)
         return p
 
     probs = {"left": clear(), "right": clear()}
