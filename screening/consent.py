@@ -35,7 +35,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from config.errors import Conflict, Forbidden, InvalidInput
-from screening import selectors, uploads
+from screening import consent_texts, selectors, uploads
 from screening.models import (
     ConsentEvent,
     ConsentText,
@@ -52,12 +52,25 @@ PENDING = (Screening.Status.DRAFT, Screening.Status.QUEUED, Screening.Status.PRO
 
 
 def consent_text_current(*, now: dt.datetime | None = None) -> ConsentText | None:
-    """The version a new registration agrees to: the latest already in use."""
-    return (
-        ConsentText.objects.filter(effective_from__lte=now or timezone.now())
+    """The version a new registration agrees to: the latest already in use. A database without
+    the shipped texts (flushed) gets them back first, so registration never stops for it."""
+    when = now or timezone.now()
+    current = (
+        ConsentText.objects.filter(effective_from__lte=when)
         .order_by("-effective_from", "-id")
         .first()
     )
+    if current is None:
+        for version, ko, en, since in consent_texts.TEXTS:
+            ConsentText.objects.get_or_create(
+                version=version, defaults={"text_ko": ko, "text_en": en, "effective_from": since}
+            )
+        current = (
+            ConsentText.objects.filter(effective_from__lte=when)
+            .order_by("-effective_from", "-id")
+            .first()
+        )
+    return current
 
 
 def patient_may_be_contacted(patient: Patient) -> bool:

@@ -97,13 +97,6 @@ class PatientForm(forms.Form):
     def __init__(self, *args: Any, site: Site | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.site = site
-        if "consent_given" in self.fields:
-            # The full text of the version being agreed to, read to the patient before ticking.
-            from screening.consent import consent_text_current
-
-            text = consent_text_current()
-            if text is not None:
-                self.fields["consent_given"].help_text = text.text(get_language())
         empty = ("", "—")
         cast(forms.ChoiceField, self.fields["sido"]).choices = [empty] + [
             (p.code, _province_label(p)) for p in regions.PROVINCES

@@ -8,13 +8,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import Role, User
 from config.errors import Conflict, InvalidInput, NotFound
 from config.http import AuthenticatedRequest
-from screening import pending_photos, recall, selectors, services, uploads
+from screening import consent, pending_photos, recall, selectors, services, uploads
 from screening.forms import PatientEditForm, PatientForm, ScreeningForm
 from screening.models import CLASS_NAMES
 from screening.triage import next_step_text, reason_plain, reason_text
@@ -79,10 +80,16 @@ def patient_create(request: AuthenticatedRequest) -> HttpResponse:
             messages.success(request, _("Patient registered."))
             return redirect("screening:patient_detail", patient_id=patient.id)
     status = 409 if duplicates else (400 if request.method == "POST" else 200)
+    # The full text of the version being agreed to, read to the patient before the box is ticked.
+    text = consent.consent_text_current()
     return render(
         request,
         "screening/patient_form.html",
-        {"form": form, "duplicates": duplicates},
+        {
+            "form": form,
+            "duplicates": duplicates,
+            "consent_text": text.text(get_language()) if text is not None else "",
+        },
         status=status,
     )
 

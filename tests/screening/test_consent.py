@@ -53,6 +53,7 @@ def submit(hw, patient, fundus_jpeg, django_capture_on_commit_callbacks) -> Scre
 
 
 def test_registration_records_which_text_was_agreed_to_in_both_languages(client, hw):
+    ConsentText.objects.all().delete()  # as after a flush: registration restores the texts
     current = consent.consent_text_current()
     assert current is not None and current.version == "2026-12"
     assert "withdraw" in current.text_en and "철회" in current.text_ko
@@ -83,6 +84,7 @@ def test_registration_records_which_text_was_agreed_to_in_both_languages(client,
 
 
 def test_existing_patients_got_the_text_they_agreed_to():
+    consent.consent_text_current()  # restores the shipped texts in a flushed test database
     first = ConsentText.objects.get(version="2025-01")
     assert first.text_en.startswith("The patient consents to screening")
     assert first.effective_from < ConsentText.objects.get(version="2026-12").effective_from
