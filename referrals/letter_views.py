@@ -13,7 +13,7 @@ from config.http import AuthenticatedRequest
 from referrals import selectors
 from referrals.letter import LetterFontUnavailable, referral_letter_pdf
 from referrals.models import AT_HOSPITAL_STATUSES
-from referrals.views import _render_detail
+from referrals.views import render_detail
 
 LETTER_LANGUAGES = ("ko", "en")
 
@@ -30,7 +30,7 @@ def referral_letter(request: AuthenticatedRequest, referral_id: int) -> HttpResp
     language = request.GET.get("lang") or (preferred if preferred in LETTER_LANGUAGES else "ko")
     if language not in LETTER_LANGUAGES:
         messages.error(request, _("Unknown language: choose ko or en."))
-        return _render_detail(request, referral, status=400)
+        return render_detail(request, referral, status=400)
     # The same rule as the referral page: a hospital sees the photographs only while the referral
     # is with it (not after it declined); the site's health workers and admins always do.
     with_images = (
@@ -40,7 +40,7 @@ def referral_letter(request: AuthenticatedRequest, referral_id: int) -> HttpResp
         pdf = referral_letter_pdf(referral=referral, language=language, with_images=with_images)
     except LetterFontUnavailable as exc:
         messages.error(request, exc.message)
-        return _render_detail(request, referral, status=exc.status_code)
+        return render_detail(request, referral, status=exc.status_code)
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = (
         f'attachment; filename="referral-{referral.pk}-{language}.pdf"'

@@ -74,10 +74,12 @@ def referral_detail(request: AuthenticatedRequest, referral_id: int) -> HttpResp
         referral = selectors.referral_get_for_user(user=request.user, referral_id=referral_id)
     except NotFound:
         raise Http404 from None
-    return _render_detail(request, referral)
+    return render_detail(request, referral)
 
 
-def _render_detail(request: AuthenticatedRequest, referral, status: int = 200) -> HttpResponse:
+def render_detail(request: AuthenticatedRequest, referral, status: int = 200) -> HttpResponse:
+    """The referral page for a referral the caller may see (the letter view shows it again, with
+    its message, when a letter cannot be made)."""
     screening = referral.screening
     user = request.user
     is_hospital = selectors.user_hospital_id(user) == referral.hospital_id and referral.hospital_id
@@ -168,7 +170,7 @@ def _act(
     except ServiceError as exc:
         messages.error(request, exc.message)
         referral.refresh_from_db()
-        return _render_detail(request, referral, status=exc.status_code)
+        return render_detail(request, referral, status=exc.status_code)
     messages.success(request, done(result if result is not None else referral))
     return redirect("referrals:detail", referral_id=referral.pk)
 

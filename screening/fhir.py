@@ -40,6 +40,11 @@ def screening_bundle(screening: Screening) -> dict:
         "gender": SEX.get(patient.sex, "unknown"),
         "birthDate": patient.birth_date.isoformat(),
     }
+    if patient.erased_at is not None:
+        # Pseudonymised on request (screening.consent): no name, the birth year only (FHIR allows a
+        # partial date; an empty string is not valid FHIR).
+        del fhir_patient["name"]
+        fhir_patient["birthDate"] = str(patient.birth_date.year)
     images = list(screening.images.all())
     modality = {"system": System.DICOM_DCM, "code": "OP"}
     study = {

@@ -251,3 +251,18 @@ def test_retention_deletes_old_photos_only_and_is_idempotent(
     with pytest.raises(CommandError), translation.override("en"):
         call_command("purge_images", "--days", "0")
     assert Patient.objects.filter(pk=patient.pk, erased_at__isnull=True).exists()
+
+
+def test_an_erased_patients_fhir_export_is_still_valid(hw, patient):
+    from screening.fhir import screening_bundle
+    from tests.fhir_validation import r4b
+
+    screening = ScreeningFactory(patient=patient, health_worker=hw, triage="normal")
+    consent.patient_erase(user=AdminFactory(), patient_id=patient.pk, confirm=patient.pseudonym)
+    screening.refresh_from_db()
+    bundle = screening_bundle(screening)
+    fhir_patient = next(
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+    )
+    assert "name" not in fhir_patient and fhir_patient["birthDate"] == "1955"
+    r4b(bundle)
