@@ -1,6 +1,6 @@
 """The default risk-factor TriageRules moved to the refer decision's finding-score scale.
 
-Bundle lite0-264bd48384d0 (the weights of lite0-384dcffa3fdb, its decision re-fitted) flags an
+Bundle lite0-d85eae97e585 (the weights of lite0-384dcffa3fdb, its decision re-fitted) flags an
 eye when some class's finding score, the class's probability averaged with the probability that
 the eye is not normal (ml.decision), reaches one shared threshold (ml/MODEL_CARD.md, "The refer decision"). The two rows migration 0006 shipped
 were probabilities; on the new scale they are (ml/weights/default/config.yaml,
