@@ -54,22 +54,16 @@ PENDING = (Screening.Status.DRAFT, Screening.Status.QUEUED, Screening.Status.PRO
 def consent_text_current(*, now: dt.datetime | None = None) -> ConsentText | None:
     """The version a new registration agrees to: the latest already in use. A database without
     the shipped texts (flushed) gets them back first, so registration never stops for it."""
-    when = now or timezone.now()
-    current = (
-        ConsentText.objects.filter(effective_from__lte=when)
-        .order_by("-effective_from", "-id")
-        .first()
+    in_use = ConsentText.objects.filter(effective_from__lte=now or timezone.now()).order_by(
+        "-effective_from", "-id"
     )
+    current = in_use.first()
     if current is None:
         for version, ko, en, since in consent_texts.TEXTS:
             ConsentText.objects.get_or_create(
                 version=version, defaults={"text_ko": ko, "text_en": en, "effective_from": since}
             )
-        current = (
-            ConsentText.objects.filter(effective_from__lte=when)
-            .order_by("-effective_from", "-id")
-            .first()
-        )
+        current = in_use.first()  # a queryset is evaluated again on each first()
     return current
 
 
@@ -148,18 +142,18 @@ def patient_consent_withdraw(*, user: User, patient_id: int, request: Any = None
     return patient
 
 
-def _stored_files(*, patient: Patient) -> tuple[list[str], list[str]]:
-    photos = list(
-        ScreeningImage.objects.filter(screening__patient=patient)
-        .exclude(path="")
-        .values_list("path", flat=True)
-    )
-    heatmaps = list(
-        EyeResult.objects.filter(screening__patient=patient)
-        .exclude(heatmap_path="")
-        .values_list("heatmap_path", flat=True)
-    )
-    return photos, heatmaps
+def _remove_files(where: Q, *, now: dt.datetime) -> dict[str, int]:
+    """Under the caller's transaction: clear the stored photo and heatmap paths of the screenings
+    ``where`` selects (by ``screening__...`` lookups), mark the photos removed, and delete the
+    files once the transaction commits. Returns how many photos and heatmaps, for the audit."""
+    photos = ScreeningImage.objects.filter(where).exclude(path="")
+    heatmaps = EyeResult.objects.filter(where).exclude(heatmap_path="")
+    photo_paths = list(photos.values_list("path", flat=True))
+    heatmap_paths = list(heatmaps.values_list("heatmap_path", flat=True))
+    photos.update(path="", removed_at=now)
+    heatmaps.update(heatmap_path="")
+    _delete_files_later(photo_paths + heatmap_paths)
+    return {"photos": len(photo_paths), "heatmaps": len(heatmap_paths)}
 
 
 def _delete_files_later(paths: list[str]) -> None:
@@ -208,13 +202,7 @@ def patient_erase(*, user: User, patient_id: int, confirm: str, request: Any = N
         stopped = 0
         if patient.consent_withdrawn_at is None:
             stopped = _withdraw(user=user, patient=patient, now=now)
-        photos, heatmaps = _stored_files(patient=patient)
-        ScreeningImage.objects.filter(screening__patient=patient).exclude(path="").update(
-            path="", removed_at=now
-        )
-        EyeResult.objects.filter(screening__patient=patient).exclude(heatmap_path="").update(
-            heatmap_path=""
-        )
+        removed = _remove_files(Q(screening__patient=patient), now=now)
         patient.name = ""
         patient.phone = ""
         patient.address = ""
@@ -238,12 +226,11 @@ def patient_erase(*, user: User, patient_id: int, confirm: str, request: Any = N
             extra={
                 "step": "erase",
                 "patient_ids": [str(patient.pk)],
-                "photos_deleted": len(photos),
-                "heatmaps_deleted": len(heatmaps),
+                "photos_deleted": removed["photos"],
+                "heatmaps_deleted": removed["heatmaps"],
                 "screenings_stopped": stopped,
             },
         )
-        _delete_files_later(photos + heatmaps)
     return patient
 
 
@@ -254,22 +241,11 @@ def images_purge_older_than(*, days: int, now: dt.datetime | None = None) -> dic
 
     if days < 1:
         raise InvalidInput(_("The retention period must be at least one day."), code="bad_days")
-    cutoff = (now or timezone.now()) - dt.timedelta(days=days)
-    old = Q(screening__created_at__lt=cutoff)
+    now = now or timezone.now()
+    old = Q(screening__created_at__lt=now - dt.timedelta(days=days))
     with transaction.atomic():
-        photos = list(
-            ScreeningImage.objects.filter(old).exclude(path="").values_list("path", flat=True)
-        )
-        heatmaps = list(
-            EyeResult.objects.filter(old)
-            .exclude(heatmap_path="")
-            .values_list("heatmap_path", flat=True)
-        )
-        ScreeningImage.objects.filter(old).exclude(path="").update(
-            path="", removed_at=now or timezone.now()
-        )
-        EyeResult.objects.filter(old).exclude(heatmap_path="").update(heatmap_path="")
-        if photos or heatmaps:
+        counts = _remove_files(old, now=now)
+        if counts["photos"] or counts["heatmaps"]:
             audit_record(
                 action="delete",
                 object_type="screening_image",
@@ -279,9 +255,8 @@ def images_purge_older_than(*, days: int, now: dt.datetime | None = None) -> dic
                 extra={
                     "step": "retention_purge",
                     "days": days,
-                    "photos_deleted": len(photos),
-                    "heatmaps_deleted": len(heatmaps),
+                    "photos_deleted": counts["photos"],
+                    "heatmaps_deleted": counts["heatmaps"],
                 },
             )
-        _delete_files_later(photos + heatmaps)
-    return {"photos": len(photos), "heatmaps": len(heatmaps)}
+    return counts
