@@ -6,6 +6,8 @@ that decide when a row may change live in pharmacy.services.
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -131,6 +133,18 @@ class PrescriptionItem(models.Model):
 class PrescriptionEvent(models.Model):
     """Audit history of a prescription: every status change, who made it and why."""
 
+    class SystemNote(models.TextChoices):
+        """The notes the platform writes itself. Stored as these stable keys, so the history is
+        the same whichever language wrote it, and shown translated (``note_display``); a person's
+        note (a rejection reason) is stored and shown as written."""
+
+        PROPOSED = "proposed by protocol", _("proposed by protocol")
+        REQUESTED = "requested by health worker", _("requested by health worker")
+        PICKUP_EXPIRED = "pickup window passed", _("pickup window passed")
+
+    # "dispense <id>": which dispense completed the prescription.
+    DISPENSE_NOTE = re.compile(r"^dispense (\d+)$")
+
     prescription = models.ForeignKey(
         Prescription,
         on_delete=models.CASCADE,
@@ -169,3 +183,12 @@ class PrescriptionEvent(models.Model):
             labels.get(self.from_status, self.from_status or "-"),
             labels.get(self.to_status, self.to_status),
         )
+
+    @property
+    def note_display(self) -> str:
+        if self.note in self.SystemNote.values:
+            return str(self.SystemNote(self.note).label)
+        dispense = self.DISPENSE_NOTE.match(self.note)
+        if dispense:
+            return str(_("dispensed at the kiosk (dispense %(id)s)") % {"id": dispense.group(1)})
+        return self.note

@@ -25,6 +25,7 @@ from pharmacy.models import (
     Medication,
     MedicationProtocol,
     Prescription,
+    PrescriptionEvent,
     PrescriptionItem,
 )
 from pharmacy.selectors import (
@@ -106,7 +107,7 @@ def prescription_propose_for_screening(*, screening_id: int) -> Prescription | N
                 PrescriptionItem(prescription=prescription, medication_id=mid, quantity=qty)
                 for mid, qty in chosen.items()
             )
-            _event(prescription, from_status="", note="proposed by protocol")
+            _event(prescription, from_status="", note=PrescriptionEvent.SystemNote.PROPOSED)
     except IntegrityError:
         # Two deliveries of the same task raced; the other one's prescription stands.
         return Prescription.objects.get(screening=screening, source=Prescription.Source.RULE)
@@ -144,7 +145,9 @@ def prescription_request(
         PrescriptionItem.objects.create(
             prescription=prescription, medication=medication, quantity=quantity
         )
-        _event(prescription, from_status="", actor=user, note="requested by health worker")
+        _event(
+            prescription, from_status="", actor=user, note=PrescriptionEvent.SystemNote.REQUESTED
+        )
     return prescription
 
 
@@ -346,6 +349,8 @@ def prescriptions_expire(*, now: dt.datetime | None = None) -> int:
             prescription.status = Prescription.Status.EXPIRED
             prescription.save(update_fields=["status", "updated_at"])
             _event(
-                prescription, from_status=Prescription.Status.APPROVED, note="pickup window passed"
+                prescription,
+                from_status=Prescription.Status.APPROVED,
+                note=PrescriptionEvent.SystemNote.PICKUP_EXPIRED,
             )
     return len(ids)

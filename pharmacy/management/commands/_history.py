@@ -161,7 +161,12 @@ def _decide(
                 status=_S.EXPIRED, updated_at=expires
             )
             prescription.status = _S.EXPIRED
-            _event(prescription, from_status=_S.APPROVED, at=expires, note="pickup window passed")
+            _event(
+                prescription,
+                from_status=_S.APPROVED,
+                at=expires,
+                note=PrescriptionEvent.SystemNote.PICKUP_EXPIRED,
+            )
         return []
     if pickup > now:
         return []  # the code is still live
