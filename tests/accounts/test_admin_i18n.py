@@ -110,6 +110,14 @@ def world():
         topic="dispense_code",
     )
     AdminAlert.objects.create(kind="screening_failed", message="실패", object_ref="screening:1")
+    # Rows that migrations ship (a transactional test elsewhere may have flushed them).
+    from screening.consent import consent_text_current
+    from screening.models import TriageRule
+
+    assert consent_text_current() is not None
+    TriageRule.objects.get_or_create(
+        class_code="D", risk_factor="diabetes", defaults={"threshold": 0.3}
+    )
     audit.audit_record(
         action="read",
         object_type="patient",
@@ -150,6 +158,19 @@ def test_every_model_of_ours_is_named_in_both_languages():
         assert plural == singular, (opts.label, singular, plural)
         with translation.override("en"):
             assert not HANGUL.search(str(opts.verbose_name_plural)), opts.label
+
+
+def test_the_lockout_records_of_django_axes_are_named_in_korean_too():
+    """django-axes ships no Korean catalogue; ours (accounts/vendor_messages.py) covers its admin."""
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    for model in (AccessAttempt, AccessFailureLog, AccessLog):
+        opts = model._meta
+        with translation.override("ko"):
+            names = [str(opts.verbose_name), str(opts.verbose_name_plural)]
+            names += [str(f.verbose_name) for f in opts.fields if f.name != "id"]
+        english = [n for n in names if not HANGUL.search(n) and n != "HTTP Accept"]
+        assert english == [], (opts.label, english)
 
 
 def test_every_model_of_ours_has_a_label_of_its_own(world):
