@@ -118,15 +118,27 @@ class Command(BaseCommand):
 
     def _screenings(self, chw: User, site: Site) -> None:
         import cv2
+        import numpy as np
         from skimage import data
 
         from screening.services import PatientInput, patient_create, screening_submit
 
         rgb = data.retina()
-        ok, buf = cv2.imencode(
-            ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92]
-        )
-        photo = buf.tobytes() if ok else b""
+
+        def photo(n: int, eye: str) -> bytes:
+            # The demo has one CC0 fundus picture. Sent as it is for every eye, each result page
+            # would warn (rightly) that the same photo was picked twice and used before. So each
+            # eye gets a picture of its own: a left eye is the mirror image of a right one, and
+            # each patient's camera exposes a little differently.
+            picture = rgb[:, ::-1] if eye == "left" else rgb
+            gamma = 0.94 + 0.04 * n
+            lut = np.clip(255.0 * (np.arange(256) / 255.0) ** gamma + 0.5, 0, 255)
+            picture = lut.astype(np.uint8)[picture]
+            ok, buf = cv2.imencode(
+                ".jpg", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92]
+            )
+            return buf.tobytes() if ok else b""
+
         # Registered as the form does: home at the point of the site's 시/군/구 (정선군).
         district = (
             regions.nearest_district(site.latitude, site.longitude, within_km=10.0)
@@ -142,7 +154,7 @@ class Command(BaseCommand):
             if district is not None
             else {"region": site.region}
         )
-        for name, birth, sex, phone, risks, symptoms in PATIENTS:
+        for n, (name, birth, sex, phone, risks, symptoms) in enumerate(PATIENTS):
             patient = Patient.objects.filter(site=site, name=name, birth_date=birth).first()
             if patient is None:
                 patient = patient_create(
@@ -162,7 +174,7 @@ class Command(BaseCommand):
             screening_submit(
                 user=chw,
                 patient_id=patient.id,
-                left_image=SimpleUploadedFile("left.jpg", photo, "image/jpeg"),
-                right_image=SimpleUploadedFile("right.jpg", photo, "image/jpeg"),
+                left_image=SimpleUploadedFile("left.jpg", photo(n, "left"), "image/jpeg"),
+                right_image=SimpleUploadedFile("right.jpg", photo(n, "right"), "image/jpeg"),
                 symptoms=symptoms,
             )
