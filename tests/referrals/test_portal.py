@@ -31,6 +31,22 @@ def test_inbox_lists_only_the_staff_members_hospital(client):
     assert client.get(f"/referrals/{other.pk}/").status_code == 404
 
 
+def test_inbox_cells_carry_their_column_heading_for_the_stacked_phone_layout(client):
+    """On a phone the inbox rows stack and the headings are hidden: each cell but the patient's
+    names its column, so "—" and two bare dates say which is the appointment."""
+    import re
+
+    hospital = HospitalFactory()
+    ReferralFactory(hospital=hospital)
+    client.force_login(HospitalStaffFactory(hospital=hospital, preferred_language="ko"))
+    page = client.get("/referrals/").content.decode()
+    headings = re.findall(r"<th>([^<]+)</th>", page)
+    row = re.search(r"<tbody>(.*?)</tr>", page, re.S).group(1)
+    labels = re.findall(r'<td data-label="([^"]+)"', row)
+    assert len(re.findall(r"<td", row)) == len(headings)
+    assert labels == headings[1:] and "예약" in labels
+
+
 def test_inbox_requires_login(client):
     response = client.get("/referrals/")
     assert response.status_code == 302 and "/accounts/" in response["Location"]
