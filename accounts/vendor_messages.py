@@ -32,4 +32,8 @@ AXES_MESSAGES = (
     gettext_noop("access log"),
     gettext_noop("access logs"),
     gettext_noop("Session key hash (sha256)"),
+    gettext_noop("Locked Out"),
+    gettext_noop("Clean up expired attempts"),
+    gettext_noop("Not set"),
+    gettext_noop("Attempt Remaining"),
 )
