@@ -135,14 +135,16 @@ class PrescriptionEvent(models.Model):
 
     class SystemNote(models.TextChoices):
         """The notes the platform writes itself. Stored as these stable keys, so the history is
-        the same whichever language wrote it, and shown translated (``note_display``); a person's
-        note (a rejection reason) is stored and shown as written."""
+        the same whichever language wrote it, and shown translated (the ``rx_note`` filter); a
+        person's note (a rejection reason) is stored and shown as written. The labels are the
+        prescription sources' own."""
 
-        PROPOSED = "proposed by protocol", _("proposed by protocol")
-        REQUESTED = "requested by health worker", _("requested by health worker")
-        PICKUP_EXPIRED = "pickup window passed", _("pickup window passed")
+        PROPOSED = "proposed by protocol", Prescription.Source.RULE.label
+        REQUESTED = "requested by health worker", Prescription.Source.USER.label
+        PICKUP_EXPIRED = "pickup window passed", _("Pickup window passed")
 
-    # "dispense <id>": which dispense completed the prescription.
+    # The note of the event that completed a prescription at a kiosk: written by
+    # ``dispense_note`` and read back by this pattern, side by side so that they agree.
     DISPENSE_NOTE = re.compile(r"^dispense (\d+)$")
 
     prescription = models.ForeignKey(
@@ -184,11 +186,6 @@ class PrescriptionEvent(models.Model):
             labels.get(self.to_status, self.to_status),
         )
 
-    @property
-    def note_display(self) -> str:
-        if self.note in self.SystemNote.values:
-            return str(self.SystemNote(self.note).label)
-        dispense = self.DISPENSE_NOTE.match(self.note)
-        if dispense:
-            return str(_("dispensed at the kiosk (dispense %(id)s)") % {"id": dispense.group(1)})
-        return self.note
+    @staticmethod
+    def dispense_note(dispense_id: int) -> str:
+        return f"dispense {dispense_id}"

@@ -31,6 +31,7 @@ from pharmacy.models import (
     Kiosk,
     PharmacyAlert,
     Prescription,
+    PrescriptionEvent,
     PrescriptionItem,
     StockLot,
     StockMovement,
@@ -328,7 +329,12 @@ def _complete(kiosk: Kiosk, prescription: Prescription, dispense: Dispense) -> N
     prescription.status = Prescription.Status.DISPENSED
     prescription.save(update_fields=["status", "updated_at"])
     DispenseCode.objects.filter(prescription=prescription).update(used_at=now)
-    _event(prescription, from_status=before, kiosk=kiosk, note=f"dispense {dispense.pk}")
+    _event(
+        prescription,
+        from_status=before,
+        kiosk=kiosk,
+        note=PrescriptionEvent.dispense_note(dispense.pk),
+    )
 
 
 def _restore(dispense: Dispense, *, reason: str, now: dt.datetime) -> None:
